@@ -1,0 +1,89 @@
+"""The graph node: one recorded application of a differentiable operation.
+
+Every primitive is a subclass of :class:`Function` with two methods side by
+side: ``forward`` computes the value from plain arrays, and ``backward`` turns
+the gradient of the output into the gradient of each input (the vector-Jacobian
+product). ``apply`` runs the forward and, when a gradient will be needed,
+records the node so that ``Tensor.backward`` can find it later.
+"""
+import numpy as np
+
+from .grad_mode import state
+
+# Names of the modules being run, innermost last; graph drawings use them to
+# collapse a model's ops per module. Kept here so recording costs one lookup.
+module_scope = []
+
+
+class Function:
+    #: Set by ``Tensor.backward`` before calling ``backward``: True when the
+    #: graph will be walked again, so the op must not overwrite what it saved.
+    retain = False
+    freed = False
+
+    def forward(self, *arrays, **kwargs):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - interface
+        """Return one gradient (or None) per input, in input order.
+
+        A gradient may have the broadcast shape of the output: the engine sums
+        it back to the input's shape in one place (``unbroadcast``).
+        """
+        raise NotImplementedError
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def release(self):
+        """Drop saved arrays and parents so the graph's memory is freed."""
+        self.__dict__.clear()
+        self.freed = True
+
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        from .tensor import Tensor
+
+        ctx = cls()
+        out = Tensor._wrap(ctx.forward(*[t.data for t in inputs], **kwargs))
+        if state.grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    out.requires_grad = True
+                    out._ctx = ctx
+                    ctx.parents = inputs
+                    if module_scope:
+                        ctx.scope = module_scope[-1]
+                    break
+        if state.detect_anomaly:
+            check_finite(out.data, ctx.name, "forward", inputs)
+        return out
+
+
+def check_finite(array, op_name, phase, inputs):
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+        bad = "NaN" if np.isnan(array).any() else "inf"
+        raise FloatingPointError(
+            f"detect_anomaly: {op_name} {phase} produced {bad} (input shapes: {shapes})")
+
+
+def unbroadcast(grad, shape):
+    """Sum a gradient back to ``shape``, undoing NumPy broadcasting.
+
+    This is the only place broadcasting is handled on the backward pass: the
+    dimensions that broadcasting added on the left are summed away, and those
+    that were stretched from size 1 are summed with keepdims.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"gradient of shape {grad.shape} cannot be summed to shape {shape}")
+    return grad

@@ -1,0 +1,377 @@
+"""Primitive operations: each forward next to its vector-Jacobian product.
+
+``forward`` receives plain arrays and saves on ``self`` what ``backward``
+needs. ``backward`` receives dL/d(output) and returns dL/d(input) for each
+input. Gradients may keep the output's broadcast shape: ``Tensor.backward``
+sums them back to each input's shape (see ``function.unbroadcast``).
+"""
+import numpy as np
+
+from .function import Function
+
+
+def _check_broadcast(name, a, b):
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+# ------------------------------------------------------------------ arithmetic
+class Add(Function):
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("add", a, b)
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("sub", a, b)
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("mul", a, b)
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return g * self.b, g * self.a
+
+
+class Div(Function):
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("div", a, b)
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        gb = g / self.b
+        return gb, -gb * self.a / self.b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class PowScalar(Function):
+    """x ** p for a constant exponent p."""
+
+    def forward(self, a, exponent):
+        self.a, self.p = a, exponent
+        return a ** exponent
+
+    def backward(self, g):
+        p = self.p
+        if p == 0:
+            return (np.zeros_like(self.a),)
+        return (g * p * self.a ** (p - 1),)
+
+
+class Pow(Function):
+    """a ** b where both are tensors: d/da = b a^(b-1), d/db = a^b log a."""
+
+    def forward(self, a, b):
+        _check_broadcast("pow", a, b)
+        self.a, self.b = a, b
+        self.out = a ** b
+        return self.out
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        ga = g * b * a ** (b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # PyTorch's convention: where the result is 0 (a == 0), log a's term is taken as 0.
+            gb = np.where(self.out == 0, 0, g * self.out * np.log(np.where(a > 0, a, 1)))
+        return ga, gb
+
+
+class MatMul(Function):
+    """NumPy's matmul, including vectors and stacks of matrices."""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({k_a} != {k_b})")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        # Treat vectors as matrices (a row for a, a column for b) so one rule covers all cases.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = g2 @ np.swapaxes(b2, -1, -2)
+        gb = np.swapaxes(a2, -1, -2) @ g2
+        if a.ndim == 1:
+            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]) if ga.ndim > 2 else ga[0]
+        if b.ndim == 1:
+            gb = gb[..., 0]
+        return ga, gb
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.dtype_in = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.dtype_in),)
+
+
+# ---------------------------------------------------------------- elementwise
+class Exp(Function):
+    def forward(self, a):
+        self.out = np.exp(a)
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out,)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return np.log(a)
+
+    def backward(self, g):
+        return (g / self.a,)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        self.out = np.sqrt(a)
+        return self.out
+
+    def backward(self, g):
+        return (g / (2 * self.out),)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.a = a
+        return np.abs(a)
+
+    def backward(self, g):
+        return (g * np.sign(self.a),)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        self.out = np.tanh(a)
+        return self.out
+
+    def backward(self, g):
+        return (g * (1 - self.out * self.out),)
+
+
+def stable_sigmoid(a):
+    """1 / (1 + e^-a) without overflow: e^a / (1 + e^a) where a is negative."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        self.out = stable_sigmoid(a)
+        return self.out
+
+    def backward(self, g):
+        s = self.out
+        return (g * s * (1 - s),)
+
+
+class Relu(Function):
+    def forward(self, a):
+        self.mask = a > 0
+        return np.where(self.mask, a, 0).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        # The derivative at exactly 0 is taken as 0, as in PyTorch.
+        return (g * self.mask,)
+
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.cond = cond.astype(bool)
+        return np.where(self.cond, a, b)
+
+    def backward(self, g):
+        zero = np.zeros((), dtype=g.dtype)
+        return None, np.where(self.cond, g, zero), np.where(self.cond, zero, g)
+
+
+# ------------------------------------------------------------------ reductions
+class Sum(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    def backward(self, g):
+        if self.axis is not None and not self.keepdims:
+            g = np.expand_dims(g, self.axis)
+        return (np.broadcast_to(g, self.shape),)
+
+
+class Max(Function):
+    """max over all elements or over axes.
+
+    Gradient as in PyTorch: over one axis (``torch.max(x, dim)``) all of it
+    goes to the first maximal element; over everything or several axes
+    (``torch.amax``) it is shared evenly between tied maxima.
+    """
+
+    def forward(self, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
+        self.a, self.axis, self.keepdims = a, axis, keepdims
+        self.out = np.asarray(a.max(axis=axis, keepdims=True))
+        return self.out if keepdims else np.asarray(self.out.squeeze(axis=axis) if axis is not None else self.out.reshape(()))
+
+    def backward(self, g):
+        a, axis = self.a, self.axis
+        if axis is not None and not self.keepdims:
+            g = np.expand_dims(g, axis)
+        elif axis is None:
+            g = g.reshape((1,) * a.ndim)
+        if axis is not None and len(axis) == 1:
+            idx = np.expand_dims(a.argmax(axis=axis[0]), axis[0])
+            grad = np.zeros_like(a)
+            np.put_along_axis(grad, idx, np.broadcast_to(g, idx.shape), axis[0])
+            return (grad,)
+        tied = (a == self.out)
+        count = tied.sum(axis=axis, keepdims=True)
+        return (g * tied / count,)
+
+
+# -------------------------------------------------------------------- shapes
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} into {tuple(shape)}") from None
+
+    def backward(self, g):
+        return (g.reshape(self.shape),)
+
+
+class Transpose(Function):
+    def forward(self, a, axes=None):
+        self.axes = axes
+        return a.transpose(axes)
+
+    def backward(self, g):
+        if self.axes is None:
+            return (g.transpose(),)
+        return (g.transpose(np.argsort(self.axes)),)
+
+
+class Expand(Function):
+    def forward(self, a, shape):
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ValueError(f"expand: a tensor of shape {a.shape} cannot be expanded to {tuple(shape)}") from None
+
+    def backward(self, g):
+        return (g,)  # summing back to the input's shape is the engine's job
+
+
+def _is_basic_index(index):
+    """True when indexing makes a view (slices, ints, None, ...), so no position repeats."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+
+
+def scatter_add_rows(rows, ids, num_rows):
+    """Sum ``rows[i]`` into row ``ids[i]`` of a zero (num_rows, width) array.
+
+    Repeated ids accumulate. Instead of ``np.add.at`` (slow, unbuffered), the
+    rows are sorted by id and each run of equal ids is summed by
+    ``np.add.reduceat``, so each distinct row is written once.
+    """
+    ids = ids.reshape(-1)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if ids.size else np.zeros(0, int)
+    out = np.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
+    if ids.size:
+        out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out
+
+
+class GetItem(Function):
+    def forward(self, a, index):
+        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        try:
+            return np.asarray(a[index])
+        except IndexError as e:
+            raise IndexError(f"indexing a tensor of shape {a.shape}: {e}") from None
+
+    def backward(self, g):
+        index = self.index
+        if _is_basic_index(index):
+            grad = np.zeros(self.shape, dtype=g.dtype)
+            grad[index] = g
+            return (grad,)
+        if isinstance(index, np.ndarray) and np.issubdtype(index.dtype, np.integer):
+            # Rows picked by an integer array (embedding lookups): sort-and-reduce scatter.
+            ids = np.where(index < 0, index + self.shape[0], index)
+            width = int(np.prod(self.shape[1:]))
+            rows = scatter_add_rows(g.reshape(index.size, width), ids, self.shape[0])
+            return (rows.reshape(self.shape),)
+        grad = np.zeros(self.shape, dtype=g.dtype)
+        np.add.at(grad, index, g)  # general advanced indexing: rare, never on a hot path
+        return (grad,)
+
+
+class Cat(Function):
+    def forward(self, *arrays, axis=0):
+        shapes = [a.shape for a in arrays]
+        try:
+            out = np.concatenate(arrays, axis=axis)
+        except ValueError:
+            raise ValueError(f"cat: shapes {shapes} do not match outside axis {axis}") from None
+        self.splits = np.cumsum([s[axis] for s in shapes])[:-1]
+        self.axis = axis
+        return out
+
+    def backward(self, g):
+        return tuple(np.split(g, self.splits, axis=self.axis))
+
+
+class Stack(Function):
+    def forward(self, *arrays, axis=0):
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+        self.axis, self.n = axis, len(arrays)
+        return np.stack(arrays, axis=axis)
+
+    def backward(self, g):
+        return tuple(np.take(g, i, axis=self.axis) for i in range(self.n))

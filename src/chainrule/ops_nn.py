@@ -1,0 +1,307 @@
+"""Fused operations for neural networks, each with its hand-derived backward.
+
+These could be written from the primitives in ``ops.py``, but fusing them
+saves memory and passes over the data, and keeps them numerically stable
+(log-softmax never forms exp of a large logit, cross-entropy never forms
+log of a probability). ``tests/`` checks each against its composition from
+primitives, against float64 finite differences, and against PyTorch.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .function import Function
+from .ops import scatter_add_rows, stable_sigmoid
+
+
+class Linear(Function):
+    """y = x W^T + b with x of shape (..., in) and W of shape (out, in), as torch.nn.functional.linear."""
+
+    def forward(self, x, w, b=None):
+        if x.shape[-1] != w.shape[-1]:
+            raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {w.shape} "
+                             f"({x.shape[-1]} != {w.shape[-1]})")
+        self.x, self.w, self.has_bias = x, w, b is not None
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, g):
+        x, w = self.x, self.w
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = (g2 @ w).reshape(x.shape)
+        gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if self.has_bias:
+            return gx, gw, g2.sum(axis=0)
+        return gx, gw
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis=-1):
+        z = x - x.max(axis=axis, keepdims=True)
+        self.out = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+        self.axis = axis
+        return self.out
+
+    def backward(self, g):
+        return (g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
+
+
+class Softmax(Function):
+    def forward(self, x, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        self.out, self.axis = e, axis
+        return e
+
+    def backward(self, g):
+        s = self.out
+        return (s * (g - (g * s).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSumExp(Function):
+    def forward(self, x, axis=None, keepdims=False):
+        m = x.max(axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # a row of -inf gives -inf, not NaN
+        out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+        self.x, self.out_keep, self.axis, self.keepdims = x, out, axis, keepdims
+        if keepdims:
+            return out
+        return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = g.reshape(self.out_keep.shape)
+        return (g * np.exp(self.x - self.out_keep),)
+
+
+class CrossEntropy(Function):
+    """Softmax and negative log-likelihood fused: logits (N, C), integer targets (N,).
+
+    The forward keeps the softmax probabilities, so the backward is just
+    p - onehot(target), written over that same buffer unless the graph is
+    retained.
+    """
+
+    def forward(self, logits, targets, ignore_index=None, reduction="mean"):
+        n, c = logits.shape
+        if targets.shape != (n,):
+            raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape ({n},), "
+                             f"got {targets.shape}")
+        if not np.issubdtype(targets.dtype, np.integer):
+            raise TypeError(f"cross_entropy: targets must be integer class indices, got {targets.dtype}")
+        valid = np.ones(n, bool) if ignore_index is None else targets != ignore_index
+        t = np.where(valid, targets, 0)
+        if t.size and (t.min() < 0 or t.max() >= c):
+            bad = t[(t < 0) | (t >= c)][0]
+            raise IndexError(f"cross_entropy: target {bad} is out of range for {c} classes")
+        rows = np.arange(n)
+        z = logits - logits.max(axis=1, keepdims=True)
+        z_target = z[rows, t]
+        np.exp(z, out=z)
+        total = z.sum(axis=1)
+        z /= total[:, None]  # z now holds the softmax probabilities
+        loss = np.log(total) - z_target
+        loss[~valid] = 0
+        count = int(valid.sum())
+        self.p, self.t, self.valid, self.reduction, self.count = z, t, valid, reduction, count
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return np.asarray(loss.sum())
+        if reduction == "mean":
+            return np.asarray(loss.sum() / count if count else np.nan, dtype=logits.dtype)
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+    def backward(self, g):
+        grad = self.p.copy() if self.retain else self.p
+        n = grad.shape[0]
+        grad[np.arange(n), self.t] -= 1
+        if self.reduction == "none":
+            grad *= g[:, None]
+        elif self.reduction == "sum":
+            grad *= g
+        else:
+            grad *= g / max(self.count, 1)
+        if not self.valid.all():
+            grad[~self.valid] = 0
+        return grad, None
+
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy on logits: max(x,0) - x y + log(1 + e^-|x|), stable for any x."""
+
+    def forward(self, x, y, reduction="mean"):
+        if x.shape != y.shape:
+            raise ValueError(f"binary_cross_entropy_with_logits: input {x.shape} and target {y.shape} differ")
+        self.x, self.y, self.reduction = x, y, reduction
+        loss = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return np.asarray(loss.sum())
+        if reduction == "mean":
+            return np.asarray(loss.mean())
+        raise ValueError(f"binary_cross_entropy_with_logits: unknown reduction {reduction!r}")
+
+    def backward(self, g):
+        scale = g / self.x.size if self.reduction == "mean" else g
+        gx = (stable_sigmoid(self.x) - self.y) * scale
+        gy = -self.x * scale
+        return gx, gy
+
+
+class Embedding(Function):
+    """Rows of ``weight`` picked by integer ``ids`` of any shape.
+
+    The weight's gradient is built from the distinct ids only (sort, then
+    sum each run), never with ``np.add.at`` over the whole batch.
+    """
+
+    def forward(self, weight, ids, padding_idx=None):
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
+        v = weight.shape[0]
+        if ids.size and (ids.min() < 0 or ids.max() >= v):
+            raise IndexError(f"embedding: id {int(ids.max() if ids.max() >= v else ids.min())} is out of range "
+                             f"for a table of {v} rows")
+        self.ids, self.shape, self.padding_idx = ids, weight.shape, padding_idx
+        return weight[ids]
+
+    def backward(self, g):
+        grad = scatter_add_rows(g.reshape(self.ids.size, -1), self.ids, self.shape[0])
+        if self.padding_idx is not None:
+            grad[self.padding_idx] = 0
+        return grad.reshape(self.shape), None
+
+
+def _conv_out_len(name, length, kernel, stride, padding):
+    padded = length + 2 * padding
+    if padded < kernel:
+        raise ValueError(f"{name}: input length {length} (padded to {padded}) is shorter than the kernel size {kernel}")
+    return (padded - kernel) // stride + 1
+
+
+class Conv1d(Function):
+    """Cross-correlation over the last axis, PyTorch layout: x (N, C_in, L), w (C_out, C_in, k).
+
+    One matrix product computes every tap of every filter at every position,
+    Z[n, t, j, o] = sum_c x[n, c, t] w[o, c, j]; the output then adds the k
+    shifted diagonals, y[n, o, t] = sum_j Z[n, t*stride + j, j, o]. The
+    backward runs the same two steps in reverse.
+    """
+
+    def forward(self, x, w, b=None, stride=1, padding=0):
+        if x.ndim != 3 or w.ndim != 3 or x.shape[1] != w.shape[1]:
+            raise ValueError(f"conv1d: input {x.shape} (N, C_in, L) and weight {w.shape} (C_out, C_in, k) "
+                             f"do not match")
+        n, c_in, length = x.shape
+        c_out, _, k = w.shape
+        l_out = _conv_out_len("conv1d", length, k, stride, padding)
+        if padding:
+            x = np.pad(x, ((0, 0), (0, 0), (padding, padding)))
+        lp = x.shape[2]
+        x2 = x.transpose(0, 2, 1).reshape(n * lp, c_in)
+        w2 = w.transpose(1, 2, 0).reshape(c_in, k * c_out)
+        z = (x2 @ w2).reshape(n, lp, k, c_out)
+        span = stride * (l_out - 1) + 1
+        y = z[:, 0:span:stride, 0, :].copy()
+        for j in range(1, k):
+            y += z[:, j:j + span:stride, j, :]
+        if b is not None:
+            y += b
+        self.x2, self.w2, self.has_bias = x2, w2, b is not None
+        self.dims = (n, c_in, length, c_out, k, lp, l_out, stride, padding)
+        return y.transpose(0, 2, 1)
+
+    def backward(self, g):
+        n, c_in, length, c_out, k, lp, l_out, stride, padding = self.dims
+        gt = g.transpose(0, 2, 1)  # (N, L_out, C_out)
+        span = stride * (l_out - 1) + 1
+        gz = np.zeros((n, lp, k, c_out), dtype=g.dtype)
+        for j in range(k):
+            gz[:, j:j + span:stride, j, :] = gt
+        gz2 = gz.reshape(n * lp, k * c_out)
+        gw = (self.x2.T @ gz2).reshape(c_in, k, c_out).transpose(2, 0, 1)
+        gx = (gz2 @ self.w2.T).reshape(n, lp, c_in).transpose(0, 2, 1)
+        if padding:
+            gx = gx[:, :, padding:padding + length]
+        if self.has_bias:
+            return gx, gw, gt.sum(axis=(0, 1))
+        return gx, gw
+
+
+def _pool_args(name, x, kernel_size, stride, padding):
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{name}: expected input of shape (N, C, L) or (C, L), got {x.shape}")
+    stride = kernel_size if stride is None else stride
+    if padding > kernel_size // 2:
+        raise ValueError(f"{name}: padding {padding} should be at most half the kernel size {kernel_size}")
+    l_out = _conv_out_len(name, x.shape[-1], kernel_size, stride, padding)
+    return stride, l_out
+
+
+class MaxPool1d(Function):
+    """Max over windows of the last axis; padding counts as -inf, as in PyTorch."""
+
+    def forward(self, x, kernel_size, stride=None, padding=0):
+        stride, l_out = _pool_args("max_pool1d", x, kernel_size, stride, padding)
+        if padding:
+            pad = [(0, 0)] * (x.ndim - 1) + [(padding, padding)]
+            x = np.pad(x, pad, constant_values=-np.inf)
+        windows = sliding_window_view(x, kernel_size, axis=-1)[..., 0:stride * (l_out - 1) + 1:stride, :]
+        self.arg = windows.argmax(axis=-1)  # first maximum, as PyTorch's kernel picks
+        self.dims = (x.shape, kernel_size, stride, padding, l_out)
+        return np.take_along_axis(windows, self.arg[..., None], axis=-1)[..., 0]
+
+    def backward(self, g):
+        shape, k, stride, padding, l_out = self.dims
+        grad = np.zeros(shape, dtype=g.dtype)
+        if l_out == 1:  # global pooling: one window, so a direct scatter
+            np.put_along_axis(grad, self.arg, g, axis=-1)
+        else:
+            span = stride * (l_out - 1) + 1
+            for j in range(k):
+                grad[..., j:j + span:stride] += np.where(self.arg == j, g, 0)
+        if padding:
+            grad = grad[..., padding:shape[-1] - padding]
+        return (grad,)
+
+
+class AvgPool1d(Function):
+    """Mean over windows of the last axis; padded zeros count in the mean (count_include_pad=True)."""
+
+    def forward(self, x, kernel_size, stride=None, padding=0):
+        stride, l_out = _pool_args("avg_pool1d", x, kernel_size, stride, padding)
+        if padding:
+            x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(padding, padding)])
+        span = stride * (l_out - 1) + 1
+        out = x[..., 0:span:stride].copy()
+        for j in range(1, kernel_size):
+            out += x[..., j:j + span:stride]
+        out /= kernel_size
+        self.dims = (x.shape, kernel_size, stride, padding, l_out)
+        return out
+
+    def backward(self, g):
+        shape, k, stride, padding, l_out = self.dims
+        grad = np.zeros(shape, dtype=g.dtype)
+        span = stride * (l_out - 1) + 1
+        share = g / k
+        for j in range(k):
+            grad[..., j:j + span:stride] += share
+        if padding:
+            grad = grad[..., padding:shape[-1] - padding]
+        return (grad,)
+
+
+class Dropout(Function):
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)."""
+
+    def forward(self, x, p, rng):
+        keep = rng.random(x.shape, dtype=np.float32) >= p
+        self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+        return x * self.mask
+
+    def backward(self, g):
+        return (g * self.mask,)

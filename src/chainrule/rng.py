@@ -1,0 +1,27 @@
+"""The random number generator behind randn, initialisers and dropout.
+
+One seeded ``numpy.random.Generator``: ``manual_seed(s)`` makes every later
+draw (weights, dropout masks, shuffles that ask for it) reproducible.
+"""
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed):
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def generator():
+    return _generator
+
+
+def get_state():
+    """The generator's state as JSON-friendly data, for checkpoints."""
+    return _generator.bit_generator.state
+
+
+def set_state(state):
+    _generator.bit_generator.state = state

@@ -1,0 +1,406 @@
+"""The Tensor: an ndarray plus what is needed to backpropagate through it.
+
+``backward`` walks the recorded graph in reverse topological order without
+recursion (so graphs 100,000 nodes deep work), applies each node's
+vector-Jacobian product, accumulates gradients of reused nodes, and frees
+every node it has finished with unless ``retain_graph=True``.
+"""
+import numpy as np
+
+from . import backend
+from .function import check_finite, unbroadcast
+from .grad_mode import state
+
+
+class Tensor:
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = backend.as_array(data, dtype)
+        self.grad = None
+        self._ctx = None
+        self._retains_grad = False
+        self.name = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array):
+        """Make a Tensor around an array an op produced, skipping __init__'s checks."""
+        t = cls.__new__(cls)
+        t.data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        t.grad = None
+        t.requires_grad = False
+        t._ctx = None
+        t._retains_grad = False
+        t.name = None
+        return t
+
+    # ------------------------------------------------------------------ fields
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def requires_grad_(self, flag=True):
+        if flag and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(f"only floating-point tensors can require gradients, not {self.data.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (as in PyTorch)."""
+        self._retains_grad = True
+        return self
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self):
+        return Tensor._wrap(self.data)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def astype(self, dtype):
+        from . import ops
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    float = lambda self: self.astype(np.float32)  # noqa: E731
+    double = lambda self: self.astype(np.float64)  # noqa: E731
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != backend.DEFAULT_FLOAT:
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None and not self._ctx.freed:
+            extra += f", grad_fn=<{self._ctx.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
+        return bool(self.data)
+
+    # ---------------------------------------------------------------- backward
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor, accumulating into the leaves' ``.grad``."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "(no input of its graph has requires_grad=True)")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a grad argument needs a scalar output, but this "
+                    f"tensor has shape {self.shape}; pass grad= of that shape")
+            grad = np.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+            grad = grad.astype(self.dtype, copy=False)
+        if self._ctx is None:  # a leaf: its gradient is the given one
+            _accumulate_leaf(self, grad, set())
+            return
+
+        order = _topological_order(self)
+        grads = {id(self): grad}
+        handed_out = set()  # ids of arrays already stored in some .grad
+        anomaly = state.detect_anomaly
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            ctx = node._ctx
+            if g is None:
+                if not retain_graph:
+                    ctx.release()
+                continue
+            if node._retains_grad:
+                _accumulate_leaf(node, g, handed_out)
+            ctx.retain = retain_graph
+            parent_grads = ctx.backward(g)
+            for parent, pg in zip(ctx.parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                pg = unbroadcast(pg, parent.data.shape)
+                if pg.dtype != parent.data.dtype:
+                    pg = pg.astype(parent.data.dtype)
+                if anomaly:
+                    check_finite(pg, ctx.name, "backward", ctx.parents)
+                if parent._ctx is None:
+                    _accumulate_leaf(parent, pg, handed_out)
+                else:
+                    key = id(parent)
+                    previous = grads.get(key)
+                    grads[key] = pg if previous is None else previous + pg
+            if not retain_graph:
+                ctx.release()
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, other):
+        return ops.Add.apply(self, _lift(other, self))
+
+    def __radd__(self, other):
+        return ops.Add.apply(_lift(other, self), self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, _lift(other, self))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(_lift(other, self), self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, _lift(other, self))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(_lift(other, self), self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, _lift(other, self))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(_lift(other, self), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return ops.Pow.apply(self, exponent)
+        return ops.PowScalar.apply(self, exponent=exponent)
+
+    def __rpow__(self, base):
+        return ops.Pow.apply(_lift(base, self), self)
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, _lift(other, self))
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(_lift(other, self), self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=_plain_index(index))
+
+    # Comparisons give boolean tensors with no gradient, as in PyTorch.
+    def __lt__(self, other):
+        return Tensor._wrap(self.data < _raw(other))
+
+    def __le__(self, other):
+        return Tensor._wrap(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return Tensor._wrap(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return Tensor._wrap(self.data >= _raw(other))
+
+    def eq(self, other):
+        return Tensor._wrap(self.data == _raw(other))
+
+    # ---------------------------------------------------------- elementwise
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def abs(self):
+        return ops.Abs.apply(self)
+
+    def tanh(self):
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self):
+        return ops.Sigmoid.apply(self)
+
+    def relu(self):
+        return ops.Relu.apply(self)
+
+    # ----------------------------------------------------------- reductions
+    def sum(self, axis=None, keepdims=False, *, dim=None):
+        return ops.Sum.apply(self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None):
+        axis = _axis(axis, dim, self.ndim)
+        count = self.data.size if axis is None else int(np.prod([self.shape[a] for a in axis]))
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))
+
+    def max(self, axis=None, keepdims=False, *, dim=None):
+        return ops.Max.apply(self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False, *, dim=None):
+        return -ops.Max.apply(-self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
+
+    def argmax(self, axis=None, *, dim=None):
+        axis = dim if axis is None else axis
+        return Tensor._wrap(self.data.argmax(axis=axis))
+
+    # ---------------------------------------------------------------- shape
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0):
+        return self.reshape(self.shape[:start_dim] + (-1,))
+
+    def transpose(self, *axes):
+        """NumPy's transpose: a full permutation, or none to reverse the axes.
+
+        Two axes swap just those two, as ``torch.transpose(x, d0, d1)`` does.
+        """
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if len(axes) == 2 and self.ndim != 2:
+            perm = list(range(self.ndim))
+            a, b = (ax % self.ndim for ax in axes)
+            perm[a], perm[b] = perm[b], perm[a]
+            axes = tuple(perm)
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    def permute(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.Transpose.apply(self, axes=axes)
+
+    @property
+    def T(self):
+        return ops.Transpose.apply(self, axes=None)
+
+    def expand(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        # PyTorch's expand keeps a dimension given as -1.
+        shape = tuple(self.shape[i - (len(shape) - self.ndim)] if n == -1 else n
+                      for i, n in enumerate(shape))
+        return ops.Expand.apply(self, shape=shape)
+
+    def broadcast_to(self, shape):
+        return ops.Expand.apply(self, shape=tuple(shape))
+
+    def squeeze(self, axis=None):
+        return self.reshape(np.squeeze(self.data, axis=axis).shape)
+
+    def unsqueeze(self, axis):
+        return self.reshape(np.expand_dims(self.data, axis).shape)
+
+
+def _accumulate_leaf(tensor, grad, handed_out):
+    """Add ``grad`` into ``tensor.grad`` without ever aliasing another tensor's gradient."""
+    if tensor.grad is None:
+        if id(grad) in handed_out or grad.base is not None or not grad.flags.writeable:
+            grad = grad.copy()
+        handed_out.add(id(grad))
+        tensor.grad = grad
+    else:
+        tensor.grad = tensor.grad + grad
+
+
+def _topological_order(root):
+    """Non-leaf nodes reachable from ``root`` that need a gradient, parents first.
+
+    An explicit stack instead of recursion keeps very deep graphs working.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        ctx = node._ctx
+        if ctx.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its saved values were "
+                "freed by the first backward(). Pass retain_graph=True to the first call "
+                "if you need to backpropagate through it again.")
+        stack.append((node, True))
+        for parent in ctx.parents:
+            if parent.requires_grad and parent._ctx is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def _lift(value, like):
+    """Wrap a Python scalar or array so it can meet ``like`` in an op (no gradient)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, bool)) and np.issubdtype(like.data.dtype, np.floating):
+        return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
+    return Tensor._wrap(backend.as_array(value))
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _plain_index(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(_raw(i) for i in index)
+    return _raw(index)
+
+
+def _axis(axis, dim, ndim):
+    """Normalise NumPy's ``axis=`` (or PyTorch's ``dim=``) to a sorted tuple or None."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis= or dim=, not both")
+        axis = dim
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(a % max(ndim, 1) for a in axes))
+
+
+from . import ops  # noqa: E402  (ops needs Tensor defined first)
