@@ -3,6 +3,7 @@ registers itself through ``register(subparsers)``; handlers stay thin and call
 library functions, so all the CLI does can also be done from Python."""
 import argparse
 import importlib
+import os
 import sys
 
 # Subcommand modules, in the order ``chainrule --help`` lists them.
@@ -42,13 +43,23 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except CLIError as e:
-        print(f"chainrule: error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        # Bad input (a missing file, a malformed corpus, a wrong shape) is reported in one
+        # line; CHAINRULE_DEBUG=1 shows the traceback for bug reports.
+        if os.environ.get("CHAINRULE_DEBUG"):
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"chainrule: error: {message}", file=sys.stderr)
         return 2
 
 
 class CLIError(Exception):
     """An error the user can fix; printed without a traceback."""
+
+
+# Exceptions whose messages are written for users (they name the file, line or shapes).
+USER_ERRORS = (CLIError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError,
+               UnicodeDecodeError, KeyError, IndexError)
 
 
 if __name__ == "__main__":
