@@ -1,5 +1,6 @@
 """The layers of torch.nn that chainrule's models use, with PyTorch's defaults."""
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -38,11 +39,19 @@ class Linear(Module):
 
 
 class Embedding(Module):
+    """A (num_embeddings, embedding_dim) table of vectors looked up by integer ids.
+
+    Initialised N(0, 1) as in PyTorch. The row ``padding_idx``, if given,
+    starts at zero and never receives a gradient, so padding stays neutral.
+    """
+
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, _weight=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None and padding_idx < 0:
-            padding_idx += num_embeddings
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for {num_embeddings} rows")
+            padding_idx %= num_embeddings
         self.padding_idx = padding_idx
         if _weight is None:
             self.weight = _empty(num_embeddings, embedding_dim)
@@ -57,7 +66,10 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
-        """An Embedding holding the given (V, D) vectors; frozen unless freeze=False."""
+        """An Embedding holding a copy of the given (V, D) vectors (as float32); frozen unless freeze=False.
+
+        As in PyTorch, the ``padding_idx`` row keeps its pretrained values but gets no gradient.
+        """
         data = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained needs a 2-D array, got shape {data.shape}")
@@ -66,6 +78,7 @@ class Embedding(Module):
         return layer
 
     def freeze(self, flag=True):
+        """Stop (or with flag=False, resume) training the vectors; returns self."""
         self.weight.requires_grad = not flag
         return self
 
@@ -85,9 +98,15 @@ class Conv1d(Module):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        if not isinstance(kernel_size, int) or kernel_size < 1:
+            raise ValueError(f"Conv1d: kernel_size must be a positive integer, got {kernel_size!r}")
         self.weight = _empty(out_channels, in_channels, kernel_size)
         self.bias = _empty(out_channels) if bias else None
-        bound = 1 / math.sqrt(in_channels * kernel_size)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's default, as for Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in * k.
+        bound = 1 / math.sqrt(self.in_channels * self.kernel_size)
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
@@ -96,28 +115,42 @@ class Conv1d(Module):
         return F.conv1d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            text += f", padding={self.padding!r}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
 
 
-class MaxPool1d(Module):
+class _Pool1d(Module):
+    """Windows of ``kernel_size`` over the last axis, ``stride`` apart (default: the kernel size)."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride  # PyTorch stores the resolved stride too
+        self.padding = padding
 
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool1d(_Pool1d):
     def forward(self, x):
         return F.max_pool1d(x, self.kernel_size, self.stride, self.padding)
 
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
 
+class AvgPool1d(_Pool1d):
+    """Mean over each window; zero padding counts in the mean, as PyTorch's default count_include_pad=True."""
 
-class AvgPool1d(MaxPool1d):
     def forward(self, x):
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding)
 
 
 class Dropout(Module):
+    """In training, zero each element with probability p and scale the rest by 1/(1-p); in eval, the identity."""
+
     def __init__(self, p=0.5):
         super().__init__()
         if not 0 <= p <= 1:
@@ -152,12 +185,16 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    def __init__(self, start_dim=1):
+    def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim = start_dim
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.flatten(self.start_dim)
+        start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class CrossEntropyLoss(Module):
@@ -179,19 +216,32 @@ class BCEWithLogitsLoss(Module):
 
 
 class Sequential(Module):
+    """Modules applied in order; built from modules, or from an OrderedDict of names to modules."""
+
     def __init__(self, *modules):
         super().__init__()
-        for i, m in enumerate(modules):
-            setattr(self, str(i), m)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
 
     def __getitem__(self, i):
-        return list(self._modules.values())[i]
+        items = list(self._modules.items())
+        if isinstance(i, slice):
+            return type(self)(OrderedDict(items[i]))
+        return items[_index(i, len(items), type(self).__name__)][1]
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
 
     def forward(self, x):
         for m in self._modules.values():
@@ -200,20 +250,58 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
+    """A list of modules whose parameters are registered (a plain list's would be invisible)."""
+
     def __init__(self, modules=()):
         super().__init__()
-        for m in modules:
-            self.append(m)
+        self.extend(modules)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        self.add_module(str(len(self._modules)), module)
         return self
 
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+
     def __getitem__(self, i):
-        return list(self._modules.values())[i]
+        items = list(self._modules.values())
+        if isinstance(i, slice):
+            return type(self)(items[i])
+        return items[_index(i, len(items), "ModuleList")]
+
+    def __setitem__(self, i, module):
+        setattr(self, str(_index(i, len(self._modules), "ModuleList")), module)
+
+    def __delitem__(self, i):
+        items = list(self._modules.values())
+        del items[i]
+        self._renumber(items)
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def _renumber(self, items):
+        # Keys stay 0..n-1 in order, as PyTorch keeps them, so state_dict names follow positions.
+        for name in list(self._modules):
+            delattr(self, name)
+        for m in items:
+            self.append(m)
+
+
+def _index(i, n, owner):
+    if not -n <= i < n:
+        raise IndexError(f"index {i} is out of range for a {owner} of {n} modules")
+    return i % n

@@ -2,9 +2,10 @@
 
 Attributes that are Parameters or Modules are registered in assignment order,
 so ``parameters()``, ``named_parameters()`` and ``state_dict()`` walk them in
-a stable order and ``load_state_dict`` can match names one to one.
+a stable order and ``load_state_dict`` can match names one to one. Buffers
+(saved arrays that are not trained) are registered with ``register_buffer``.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -12,12 +13,15 @@ from ..function import module_scope
 from ..tensor import Tensor
 from .parameter import Parameter
 
+#: What ``load_state_dict`` returns, as in PyTorch.
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
 
 class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())  # name -> persistent (saved in state_dict)
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_scope_name", type(self).__name__)
 
@@ -26,12 +30,24 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ "
                                  f"before assigning attribute {name!r}")
-        for table in (self._parameters, self._modules, self._buffers):
-            table.pop(name, None)
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            self._buffers.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
             self._modules[name] = value
+        elif name in self._parameters or name in self._modules:
+            # As in PyTorch: replacing a parameter by a plain Tensor would silently stop training it.
+            kind = "parameter" if name in self._parameters else "submodule"
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} as {kind} {name!r} of "
+                                f"{type(self).__name__} (a {'Parameter' if kind == 'parameter' else 'Module'} "
+                                f"or None is expected)")
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+        # A buffer stays registered when given a new value.
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -39,12 +55,27 @@ class Module:
             table.pop(name, None)
         object.__delattr__(self, name)
 
-    def register_buffer(self, name, array):
-        """A saved, non-trained array (for example a fitted mean); it appears in state_dict."""
+    def register_buffer(self, name, array, persistent=True):
+        """A saved, non-trained array (a fitted mean, a mask); with persistent=True it is in state_dict."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
         object.__setattr__(self, name, array)
-        self._buffers[name] = name
+        self._buffers[name] = bool(persistent)
+
+    def register_parameter(self, name, param):
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        elif not isinstance(param, Parameter):
+            raise TypeError(f"cannot register a {type(param).__name__} as parameter {name!r} (a Parameter is expected)")
+        else:
+            setattr(self, name, param)
 
     def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module")
         setattr(self, name, module)
 
     # --------------------------------------------------------------- calling
@@ -66,27 +97,68 @@ class Module:
     def named_children(self):
         return iter(self._modules.items())
 
-    def named_modules(self, prefix=""):
-        yield prefix, self
-        for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and every descendant, parents first.
+
+        A module reached twice (shared) is listed once unless ``remove_duplicate=False``.
+        """
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()]
+            stack.extend(reversed(children))
 
     def modules(self):
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix=""):
+    def get_submodule(self, target):
+        """The module at a dotted path such as ``"encoder.layers.0"``; ``""`` is this module."""
+        module = self
+        for part in target.split(".") if target else ():
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking up {target!r})")
+            module = module._modules[part]
+        return module
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, Parameter) pairs; a parameter shared by two modules (tied) is listed once."""
         seen = set()
-        for mod_name, module in self.named_modules(prefix):
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
             for name, p in module._parameters.items():
-                if id(p) in seen:
-                    continue  # a shared (tied) parameter is listed once
-                seen.add(id(p))
+                if remove_duplicate:
+                    if id(p) in seen:
+                        continue
+                    seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
-    def parameters(self):
-        for _, p in self.named_parameters():
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name in module._buffers:
+                yield (f"{mod_name}.{name}" if mod_name else name), getattr(module, name)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn`` on every submodule and then on this one (for custom initialisation); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def _set_scope_names(self):
         for name, module in self.named_modules():
@@ -94,6 +166,9 @@ class Module:
 
     # ----------------------------------------------------------------- modes
     def train(self, mode=True):
+        """Set training mode (dropout active) on this module and all below it; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode must be a bool, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -101,9 +176,12 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = np.zeros_like(p.data)
 
     def requires_grad_(self, flag=True):
         for p in self.parameters():
@@ -114,56 +192,91 @@ class Module:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------ state dict
-    def state_dict(self):
-        """Names mapped to NumPy arrays (parameters and buffers), in registration order."""
-        state = OrderedDict()
-        for mod_name, module in self.named_modules():
+    def _state_entries(self, prefix=""):
+        """(key, module, attribute name, is_parameter) for every saved entry, tied ones under each name."""
+        for mod_name, module in self.named_modules(prefix, remove_duplicate=False):
             dot = f"{mod_name}." if mod_name else ""
-            for name, p in module._parameters.items():
-                state[dot + name] = p.data
-            for name in module._buffers:
-                state[dot + name] = np.asarray(getattr(module, name))
+            for name in module._parameters:
+                yield dot + name, module, name, True
+            for name, persistent in module._buffers.items():
+                if persistent and getattr(module, name) is not None:
+                    yield dot + name, module, name, False
+
+    def state_dict(self, prefix="", keep_vars=False):
+        """Names mapped to the parameters' and buffers' NumPy arrays, in registration order.
+
+        As in PyTorch, the arrays are the live ones, not copies: an optimiser
+        step changes them. Copy them (``{k: v.copy() for k, v in sd.items()}``)
+        to keep a snapshot, or write them with ``chainrule.save``.
+        ``keep_vars=True`` gives the Parameters themselves.
+        """
+        state = OrderedDict()
+        for key, module, name, is_param in self._state_entries(prefix):
+            value = getattr(module, name)
+            if is_param:
+                state[key] = value if keep_vars else value.data
+            else:
+                state[key] = value.data if isinstance(value, Tensor) else np.asarray(value)
         return state
 
-    def load_state_dict(self, state, strict=True):
-        """Copy arrays into this model's parameters; shapes must match, and with strict names too."""
-        own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        targets = {}
-        for mod_name, module in self.named_modules():
-            dot = f"{mod_name}." if mod_name else ""
-            for name, p in module._parameters.items():
-                targets[dot + name] = (module, name, p)
-            for name in module._buffers:
-                targets[dot + name] = (module, name, None)
-        for key, value in state.items():
-            if key not in targets:
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into this model's parameters and buffers, checking names and shapes first.
+
+        Shapes must always match. With ``strict`` (the default) every key of
+        the model must be in ``state_dict`` and no other key may be. Nothing is
+        changed unless all checks pass; errors raise RuntimeError listing every
+        problem, as PyTorch does. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state_dict).__name__}")
+        entries = {key: (module, name) for key, module, name, _ in self._state_entries()}
+        missing = [k for k in entries if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in entries]
+        problems = []
+        if strict and missing:
+            problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and unexpected:
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        updates = []
+        for key, value in state_dict.items():
+            if key not in entries:
                 continue
+            module, name = entries[key]
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
-            module, name, p = targets[key]
-            if key in own and own[key].shape != value.shape:
-                raise ValueError(f"load_state_dict: {key} has shape {value.shape} in the file but "
-                                 f"{own[key].shape} in the model")
-            if p is not None:
-                p.data = value.astype(p.data.dtype, copy=True)
+            current = getattr(module, name)
+            current_shape = current.shape if isinstance(current, (Tensor, np.ndarray)) else np.shape(current)
+            if value.shape != current_shape:
+                problems.append(f"size mismatch for {key}: copying an array of shape {value.shape} from the "
+                                f"checkpoint, the shape in the current model is {current_shape}.")
+                continue
+            updates.append((module, name, value))
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(problems))
+        for module, name, value in updates:
+            current = getattr(module, name)
+            target = current.data if isinstance(current, Tensor) else current
+            if isinstance(target, np.ndarray) and target.flags.writeable:
+                np.copyto(target, value, casting="unsafe")  # in place: the arrays keep their identity and dtype
+            elif isinstance(current, Tensor):
+                current.data = value.astype(current.dtype, copy=True)
             else:
                 object.__setattr__(module, name, value.copy())
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr
     def extra_repr(self):
+        """Settings shown inside the parentheses of the repr; layers override it."""
         return ""
 
     def __repr__(self):
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        children = [(n, m) for n, m in self._modules.items()]
-        if not children:
-            return lines[0] + ")"
-        for name, child in children:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, child in self._modules.items():
             text = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {text}")
-        return "\n".join(lines) + "\n)"
+            lines.append(f"({name}): {text}")
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and not self._modules:
+            return f"{type(self).__name__}({lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"

@@ -1,0 +1,166 @@
+"""Optimizer: the base class of every optimiser, with torch.optim's interface.
+
+Parameters live in ``param_groups``, a list of dicts that each hold a
+``"params"`` list and that group's hyperparameters (so a schedule or a user
+can change ``group["lr"]`` between steps). Per-parameter state (moment
+estimates, step counts) lives in ``state``, keyed by the Parameter itself.
+
+Updates are plain NumPy on ``p.data``, in place, so they record no graph
+and work inside or outside ``no_grad``. ``state_dict()`` holds only arrays,
+numbers, strings, lists and dicts, so ``chainrule.save`` can write it.
+"""
+import numpy as np
+
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+
+
+class Optimizer:
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError("params should be an iterable of Parameters or of dicts, got a single "
+                            "Tensor; pass [tensor] or model.parameters()")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        return "\n".join(lines) + "\n)"
+
+    def add_param_group(self, group):
+        """Add a dict with a ``"params"`` list; keys it leaves out take the optimiser's defaults."""
+        if not isinstance(group, dict):
+            raise TypeError(f"a parameter group must be a dict, got {type(group).__name__}")
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__} can only optimise Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__} can't optimise a non-leaf Tensor (shape {p.shape})")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter group lists the same parameter more than once")
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in taken for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    # ------------------------------------------------------------------ steps
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: drop them (the default, as in PyTorch) or fill them with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = np.zeros_like(p.data)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns ``closure()``'s loss if one is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad, self._state_for(p, group), group)
+        return loss
+
+    def _state_for(self, p, group):
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = self._init_state(p, group)
+        return state
+
+    def _init_state(self, p, group):
+        """The per-parameter state before the first step (overridden by each optimiser)."""
+        return {}
+
+    def _update(self, p, grad, state, group):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self):
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``, as in PyTorch.
+
+        Parameters are numbered in group order. The arrays are the live state,
+        not copies; ``chainrule.save`` writes them as they are at that moment.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and state saved by ``state_dict()`` (arrays are copied)."""
+        try:
+            saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        except (KeyError, TypeError):
+            raise ValueError("not an optimizer state dict: it needs 'state' and 'param_groups' entries") from None
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer has {len(self.param_groups)}")
+        by_index = {}
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i} of the loaded state dict has {len(saved['params'])} "
+                                 f"parameters, this optimizer's has {len(group['params'])}")
+            by_index.update(zip(saved["params"], group["params"]))
+        # Check everything before changing anything, so a bad file leaves the optimiser as it was.
+        new_state = {}
+        for key, values in saved_state.items():
+            if key not in by_index:
+                raise ValueError(f"loaded state dict has state for parameter {key}, which no group lists")
+            p = by_index[key]
+            new_state[p] = {name: _copy_state_value(name, value, p, key) for name, value in values.items()}
+        for saved, group in zip(saved_groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = v
+        self.state = new_state
+
+
+def _copy_state_value(name, value, p, index):
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray):
+        if value.shape != p.shape:
+            raise ValueError(f"loaded optimizer state {name!r} of parameter {index} has shape {value.shape}, "
+                             f"but the parameter has shape {p.shape}")
+        return value.astype(p.dtype, copy=True)  # a copy, so two optimisers never share a buffer
+    return value
+
+
+def weight_decayed(grad, p, weight_decay):
+    """The L2-penalised gradient g + wd * p, as a new array (``p.grad`` is left untouched, as in PyTorch)."""
+    if weight_decay == 0:
+        return grad
+    return grad + weight_decay * p.data
+
+
+def check_non_negative(name, value):
+    if not value >= 0:
+        raise ValueError(f"invalid {name}: {value} (must be >= 0)")
