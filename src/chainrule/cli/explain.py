@@ -1,0 +1,69 @@
+"""``chainrule explain "c*(a+2*b)" a=3 b=1 c=-2``: backpropagation on a formula, step by step."""
+import argparse
+import json
+import sys
+import warnings
+
+from . import CLIError
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "explain", help="show the forward and backward pass of a formula, node by node",
+        description="Build a formula from chainrule tensors, run the engine's forward and backward pass,\n"
+                    "and print every node's value and every chain-rule step.\n"
+                    "Allowed: numbers, variables, + - * / **, unary minus, and exp log tanh sigmoid relu sqrt.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='example: chainrule explain "c*(a+2*b)" a=3 b=1 c=-2 --svg graph.svg\n'
+               'a formula that starts with a minus sign goes after --: chainrule explain -- "-a*b" a=1 b=2')
+    p.add_argument("expression", help='the formula, e.g. "c*(a+2*b)" (quote it for the shell)')
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="a value for every variable, e.g. a=3 c=-2")
+    p.add_argument("--json", action="store_true", help="print the value, gradients and nodes as JSON")
+    p.add_argument("--svg", metavar="FILE", help="draw the graph with its values and gradients to an SVG file")
+    p.add_argument("--png", metavar="FILE", help="draw the graph to a PNG file")
+    p.add_argument("--dot", metavar="FILE", help="write the graph's Graphviz source")
+    p.add_argument("--ascii", action="store_true", help="plain ASCII: d and * for the partial-derivative and product signs")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..explain import ExplainError, explain, parse_assignments
+
+    try:
+        explanation = explain(args.expression, parse_assignments(args.values))
+    except ExplainError as e:
+        raise CLIError(str(e)) from None
+
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=2))
+    else:
+        print(explanation.text(ascii=args.ascii or not _can_print("∂·")), end="")
+
+    for path in (args.dot, args.svg, args.png):
+        if path:
+            _draw(explanation, path)
+    return 0
+
+
+def _draw(explanation, path):
+    from ..graph import GraphvizNotFoundWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GraphvizNotFoundWarning)
+        try:
+            written = explanation.draw(path)
+        except OSError as e:
+            # Our own errors already name the file; the operating system's get it added.
+            raise CLIError(f"cannot write {path}: {e.strerror}" if e.strerror else str(e)) from None
+    for w in caught:
+        print(f"chainrule: note: {w.message}", file=sys.stderr)
+    print(f"wrote {written}", file=sys.stderr)
+
+
+def _can_print(symbols):
+    """False when stdout's encoding (say, a plain ASCII pipe) cannot show ``symbols``."""
+    try:
+        symbols.encode(sys.stdout.encoding or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False

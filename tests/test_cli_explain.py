@@ -1,0 +1,95 @@
+"""``chainrule explain`` and ``chainrule demo`` through the command-line entry point."""
+import html
+import json
+import shutil
+
+import pytest
+
+from chainrule import graph
+from chainrule.cli import main
+
+LECTURE = ["explain", "c*(a+2*b)", "a=3", "b=1", "c=-2"]
+
+
+def test_json_output(capsys):
+    assert main(LECTURE + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["value"] == -10
+    assert out["grads"] == {"a": -2, "b": -4, "c": 5}
+    nodes = {n["name"]: n for n in out["nodes"]}
+    assert {k: (n["value"], n.get("grad")) for k, n in nodes.items()} == {
+        "a": (3, -2), "b": (1, -4), "c": (-2, 5), "2": (2, None), "d": (2, -2), "e": (5, -2), "L": (-10, 1)}
+    assert nodes["d"]["expr"] == "2 * b" and nodes["e"]["expr"] == "a + d" and nodes["L"]["expr"] == "c * e"
+
+
+def test_text_output(capsys):
+    assert main(LECTURE) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "∂L/∂b = ∂L/∂d · ∂d/∂b = -2 · 2 = -4" in out
+    assert main(LECTURE + ["--ascii"]) == 0
+    assert "dL/db = dL/dd * dd/db" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("expression", ["__import__('os')", "().__class__", "open('x').read()"])
+def test_malicious_expression_is_refused(capsys, expression):
+    assert main(["explain", expression]) == 2
+    err = capsys.readouterr().err
+    assert "chainrule: error:" in err and "not allowed" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("values, message", [
+    (["a=3", "b=1"], "no value given for c"),
+    (["a=3", "b=1", "c=-2", "z=1"], "z is given a value but not used"),
+    (["a=3", "b", "c=-2"], "NAME=VALUE"),
+    (["a=3", "b=one", "c=-2"], "not a number"),
+])
+def test_bad_values(capsys, values, message):
+    assert main(["explain", "c*(a+2*b)"] + values) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_svg_and_png_files(tmp_path, capsys):
+    svg, png = tmp_path / "g.svg", tmp_path / "g.png"
+    assert main(LECTURE + ["--svg", str(svg), "--png", str(png)]) == 0
+    content = html.unescape(svg.read_text())
+    assert "<svg" in content and "grad -4" in content and "value -10" in content
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "g.dot").exists()
+    assert f"wrote {svg}" in capsys.readouterr().err
+
+
+def test_without_graphviz_the_dot_file_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(graph.shutil, "which", lambda name: None)
+    assert main(LECTURE + ["--png", str(tmp_path / "g.png")]) == 0
+    err = capsys.readouterr().err
+    assert "apt-get install graphviz" in err and f"wrote {tmp_path / 'g.dot'}" in err
+    assert "grad -4" in (tmp_path / "g.dot").read_text()
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_unwritable_graph_path(tmp_path, capsys):
+    assert main(LECTURE + ["--dot", str(tmp_path / "missing" / "g.dot")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_smoke(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    assert main(["demo", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "∂L/∂b = ∂L/∂d · ∂d/∂b" in " ".join(out.split())
+    assert "epoch 2/2" in out and "test_acc" in out and "=== summary ===" in out
+    summary = out.split("=== summary ===")[1]
+    for name in ("logistic", "mlp"):
+        line = next(line for line in summary.splitlines() if line.strip().startswith(name))
+        accuracy = float(line.split("test_acc ")[1].split("%")[0]) / 100
+        assert accuracy > 0.85  # breast-cancer data is easy: both models are far above chance after 2 epochs
+    assert (tmp_path / "explain.dot").exists() and (tmp_path / "mlp_graph.dot").exists()
+
+
+def test_demo_only_and_unknown_step(capsys):
+    assert main(["demo", "--only", "explain", "--out", ""]) == 0
+    out = capsys.readouterr().out
+    assert "1/1 explain" in out and "logistic" not in out
+    assert main(["demo", "--only", "explain,bogus"]) == 2
+    assert "unknown demo step bogus" in capsys.readouterr().err
