@@ -6,14 +6,46 @@
     x.grad  # array([2., 4.], dtype=float32)
 """
 from . import backend
-from .creation import (arange, cat, concatenate, ones, ones_like, rand, randn, stack, tensor, where,
-                       zeros, zeros_like)
+from .creation import arange, cat, concatenate, ones, ones_like, rand, randn, stack, tensor, where, zeros, zeros_like
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .rng import manual_seed
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GradcheckError",
+    "Tensor",
+    "arange",
+    "backend",
+    "cat",
+    "concatenate",
+    "detect_anomaly",
+    "enable_grad",
+    "exp",
+    "float32",
+    "float64",
+    "gradcheck",
+    "int64",
+    "is_grad_enabled",
+    "log",
+    "manual_seed",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "stack",
+    "tanh",
+    "tensor",
+    "where",
+    "zeros",
+    "zeros_like",
+]
 
 float32 = backend.np.float32
 float64 = backend.np.float64

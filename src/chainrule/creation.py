@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import backend, ops, rng
-from .tensor import Tensor
+from .tensor import Tensor, _lift
 
 
 def tensor(data, requires_grad=False, dtype=None):
@@ -70,6 +70,9 @@ def stack(tensors, axis=0, *, dim=None):
 def where(cond, a, b):
     """Elementwise choice: ``a`` where ``cond`` is true, else ``b`` (gradients flow to a and b)."""
     cond = cond if isinstance(cond, Tensor) else Tensor(np.asarray(cond))
-    a = a if isinstance(a, Tensor) else Tensor(np.asarray(a, dtype=getattr(b, "dtype", None)))
-    b = b if isinstance(b, Tensor) else Tensor(np.asarray(b, dtype=a.dtype))
+    # A Python number takes the dtype of the tensor it meets, as in a + 1.0.
+    if not isinstance(a, Tensor):
+        a = _lift(a, b) if isinstance(b, Tensor) else Tensor(a)
+    if not isinstance(b, Tensor):
+        b = _lift(b, a)
     return ops.Where.apply(cond, a, b)

@@ -10,6 +10,11 @@ import numpy as np
 
 from .grad_mode import state
 
+# The Tensor class. tensor.py imports this module, so it cannot be imported
+# here; tensor.py fills this in as soon as Tensor exists. (An import inside
+# ``apply`` would cost more than the rest of a small op's bookkeeping.)
+Tensor = None
+
 # Names of the modules being run, innermost last; graph drawings use them to
 # collapse a model's ops per module. Kept here so recording costs one lookup.
 module_scope = []
@@ -43,8 +48,6 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **kwargs):
-        from .tensor import Tensor
-
         ctx = cls()
         out = Tensor._wrap(ctx.forward(*[t.data for t in inputs], **kwargs))
         if state.grad_enabled:

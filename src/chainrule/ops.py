@@ -10,19 +10,19 @@ import numpy as np
 from .function import Function
 
 
-def _check_broadcast(name, a, b):
-    try:
-        return np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+def _broadcast_error(name, a, b):
+    # Raised from the op's own ValueError: checking the shapes up front would
+    # cost more than a small op itself.
+    return ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
 # ------------------------------------------------------------------ arithmetic
 class Add(Function):
     def forward(self, a, b):
-        if a.shape != b.shape:
-            _check_broadcast("add", a, b)
-        return a + b
+        try:
+            return a + b
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     def backward(self, g):
         return g, g
@@ -30,9 +30,10 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        if a.shape != b.shape:
-            _check_broadcast("sub", a, b)
-        return a - b
+        try:
+            return a - b
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     def backward(self, g):
         return g, -g
@@ -40,10 +41,11 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        if a.shape != b.shape:
-            _check_broadcast("mul", a, b)
         self.a, self.b = a, b
-        return a * b
+        try:
+            return a * b
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     def backward(self, g):
         return g * self.b, g * self.a
@@ -51,10 +53,11 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        if a.shape != b.shape:
-            _check_broadcast("div", a, b)
         self.a, self.b = a, b
-        return a / b
+        try:
+            return a / b
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
 
     def backward(self, g):
         gb = g / self.b
@@ -87,18 +90,22 @@ class Pow(Function):
     """a ** b where both are tensors: d/da = b a^(b-1), d/db = a^b log a."""
 
     def forward(self, a, b):
-        _check_broadcast("pow", a, b)
         self.a, self.b = a, b
-        self.out = a ** b
+        try:
+            self.out = a ** b
+        except ValueError:
+            raise _broadcast_error("pow", a, b) from None
         return self.out
 
     def backward(self, g):
         a, b = self.a, self.b
-        ga = g * b * a ** (b - 1)
+        # PyTorch's conventions at the edges: d/da is 0 where b == 0 (even at
+        # a == 0, where b a^(b-1) would be 0 * inf), and d/db is 0 where
+        # a == 0 and b >= 0; for a < 0, log a makes d/db NaN, as it does there.
         with np.errstate(divide="ignore", invalid="ignore"):
-            # PyTorch's convention: where the result is 0 (a == 0), log a's term is taken as 0.
-            gb = np.where(self.out == 0, 0, g * self.out * np.log(np.where(a > 0, a, 1)))
-        return ga, gb
+            ga = np.where(b == 0, 0, g * b * a ** (b - 1))
+            gb = np.where((a == 0) & (b >= 0), 0, g * self.out * np.log(a))
+        return ga.astype(g.dtype, copy=False), gb.astype(g.dtype, copy=False)
 
 
 class MatMul(Function):
@@ -116,7 +123,11 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.a, self.b
-        # Treat vectors as matrices (a row for a, a column for b) so one rule covers all cases.
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
+            return g * b, g * a
+        # Treat vectors as matrices (a row for a, a column for b) so one rule
+        # covers all cases; batch dimensions that broadcasting added are summed
+        # away by the engine.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
@@ -127,7 +138,7 @@ class MatMul(Function):
         ga = g2 @ np.swapaxes(b2, -1, -2)
         gb = np.swapaxes(a2, -1, -2) @ g2
         if a.ndim == 1:
-            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]) if ga.ndim > 2 else ga[0]
+            ga = ga[..., 0, :]
         if b.ndim == 1:
             gb = gb[..., 0]
         return ga, gb
@@ -216,8 +227,12 @@ class Relu(Function):
 
 class Where(Function):
     def forward(self, cond, a, b):
-        self.cond = cond.astype(bool)
-        return np.where(self.cond, a, b)
+        self.cond = cond.astype(bool, copy=False)
+        try:
+            return np.where(self.cond, a, b)
+        except ValueError:
+            raise ValueError(f"where: condition {cond.shape}, input {a.shape} and other {b.shape} "
+                             f"cannot be broadcast together") from None
 
     def backward(self, g):
         zero = np.zeros((), dtype=g.dtype)
@@ -263,8 +278,8 @@ class Max(Function):
             np.put_along_axis(grad, idx, np.broadcast_to(g, idx.shape), axis[0])
             return (grad,)
         tied = (a == self.out)
-        count = tied.sum(axis=axis, keepdims=True)
-        return (g * tied / count,)
+        count = tied.sum(axis=axis, keepdims=True).astype(g.dtype)
+        return (tied * (g / count),)
 
 
 # -------------------------------------------------------------------- shapes
@@ -282,6 +297,12 @@ class Reshape(Function):
 
 class Transpose(Function):
     def forward(self, a, axes=None):
+        if axes is not None:
+            # Negative axes are made positive so the inverse permutation below is right.
+            if sorted(ax % a.ndim if -a.ndim <= ax < a.ndim else ax for ax in axes) != list(range(a.ndim)):
+                raise ValueError(f"transpose: {tuple(axes)} is not a permutation of the axes of a tensor "
+                                 f"of shape {a.shape}")
+            axes = tuple(ax % a.ndim for ax in axes)
         self.axes = axes
         return a.transpose(axes)
 
@@ -308,6 +329,33 @@ def _is_basic_index(index):
     return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
 
 
+def _is_mask(index):
+    """True for one boolean array: it picks each position at most once."""
+    return isinstance(index, np.ndarray) and index.dtype == bool
+
+
+def _flat_row_ids(index, shape):
+    """Row ids into ``shape`` viewed as (prod(shape[:k]), rest) when ``index`` is k integer arrays.
+
+    ``x[i]`` and ``x[i, j]`` (integer arrays or ints, at least one array, from
+    the first axis on) pick whole rows of that 2-D view, so their gradient is
+    a row scatter. Returns None for any other index.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    if not parts or len(parts) > len(shape):
+        return None
+    has_array = False
+    for p in parts:
+        if isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.integer):
+            has_array = True
+        elif not isinstance(p, (int, np.integer)) or isinstance(p, bool):
+            return None
+    if not has_array:
+        return None
+    # The forward already checked the bounds, so 'wrap' only turns -1 into n - 1.
+    return np.ravel_multi_index(np.broadcast_arrays(*parts), shape[:len(parts)], mode="wrap")
+
+
 def scatter_add_rows(rows, ids, num_rows):
     """Sum ``rows[i]`` into row ``ids[i]`` of a zero (num_rows, width) array.
 
@@ -327,7 +375,10 @@ def scatter_add_rows(rows, ids, num_rows):
 
 class GetItem(Function):
     def forward(self, a, index):
-        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        if isinstance(index, list):
+            # A list indexes as the array it spells (NumPy and PyTorch agree).
+            index = np.asarray(index, dtype=None if index else np.intp)
+        self.shape, self.index = a.shape, index
         try:
             return np.asarray(a[index])
         except IndexError as e:
@@ -335,18 +386,20 @@ class GetItem(Function):
 
     def backward(self, g):
         index = self.index
-        if _is_basic_index(index):
+        if _is_basic_index(index) or _is_mask(index):
             grad = np.zeros(self.shape, dtype=g.dtype)
             grad[index] = g
             return (grad,)
-        if isinstance(index, np.ndarray) and np.issubdtype(index.dtype, np.integer):
-            # Rows picked by an integer array (embedding lookups): sort-and-reduce scatter.
-            ids = np.where(index < 0, index + self.shape[0], index)
-            width = int(np.prod(self.shape[1:]))
-            rows = scatter_add_rows(g.reshape(index.size, width), ids, self.shape[0])
+        ids = _flat_row_ids(index, self.shape)
+        if ids is not None:
+            # Rows picked by integer arrays (embedding lookups, x[arange(n), targets]):
+            # repeated ids accumulate through the sort-and-reduce scatter.
+            k = len(index) if isinstance(index, tuple) else 1
+            num_rows, width = int(np.prod(self.shape[:k])), int(np.prod(self.shape[k:]))
+            rows = scatter_add_rows(g.reshape(ids.size, width), ids, num_rows)
             return (rows.reshape(self.shape),)
         grad = np.zeros(self.shape, dtype=g.dtype)
-        np.add.at(grad, index, g)  # general advanced indexing: rare, never on a hot path
+        np.add.at(grad, index, g)  # other advanced indexing (mixed with slices): rare, never on a hot path
         return (grad,)
 
 

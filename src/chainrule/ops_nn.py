@@ -23,7 +23,10 @@ class Linear(Function):
         self.x, self.w, self.has_bias = x, w, b is not None
         y = x @ w.T
         if b is not None:
-            y += b
+            try:
+                y += b
+            except ValueError:
+                raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape {w.shape}") from None
         return y
 
     def backward(self, g):

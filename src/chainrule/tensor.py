@@ -2,8 +2,9 @@
 
 ``backward`` walks the recorded graph in reverse topological order without
 recursion (so graphs 100,000 nodes deep work), applies each node's
-vector-Jacobian product, accumulates gradients of reused nodes, and frees
-every node it has finished with unless ``retain_graph=True``.
+vector-Jacobian product once all of its consumers have passed their
+gradients down, and frees every node it has finished with unless
+``retain_graph=True``.
 """
 import numpy as np
 
@@ -13,7 +14,7 @@ from .grad_mode import state
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_retains_grad", "data", "grad", "name", "requires_grad")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -100,8 +101,8 @@ class Tensor:
         from . import ops
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
 
-    float = lambda self: self.astype(np.float32)  # noqa: E731
-    double = lambda self: self.astype(np.float64)  # noqa: E731
+    float = lambda self: self.astype(np.float32)
+    double = lambda self: self.astype(np.float64)
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -124,7 +125,11 @@ class Tensor:
 
     # ---------------------------------------------------------------- backward
     def backward(self, grad=None, retain_graph=False):
-        """Backpropagate from this tensor, accumulating into the leaves' ``.grad``."""
+        """Backpropagate from this tensor, accumulating into the leaves' ``.grad``.
+
+        ``grad`` (dL/d self) is needed unless this tensor has one element. The
+        graph's saved arrays are freed on the way unless ``retain_graph``.
+        """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input of its graph has requires_grad=True)")
@@ -138,40 +143,54 @@ class Tensor:
             grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
+            # A copy: the caller's array may otherwise end up as some leaf's .grad
+            # and be changed by the next accumulation or optimiser step.
+            grad = np.array(grad, dtype=self.dtype)
         if self._ctx is None:  # a leaf: its gradient is the given one
             _accumulate_leaf(self, grad, set())
             return
 
-        order = _topological_order(self)
+        # Kahn's algorithm: a node runs its backward once every consumer in the
+        # graph has passed its gradient down, so each node runs once with the
+        # full sum, and each is dropped (with its saved arrays) right after.
+        pending = _count_consumers(self)
         grads = {id(self): grad}
         handed_out = set()  # ids of arrays already stored in some .grad
         anomaly = state.detect_anomaly
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
+        ready = [self]
+        while ready:
+            node = ready.pop()
             ctx = node._ctx
-            if g is None:
-                if not retain_graph:
-                    ctx.release()
-                continue
-            if node._retains_grad:
-                _accumulate_leaf(node, g, handed_out)
-            ctx.retain = retain_graph
-            parent_grads = ctx.backward(g)
+            g = grads.pop(id(node), None)
+            if g is None:  # every path to it had a None gradient: it gets none either
+                parent_grads = (None,) * len(ctx.parents)
+            else:
+                if node._retains_grad:
+                    _accumulate_leaf(node, g, handed_out)
+                ctx.retain = retain_graph
+                parent_grads = ctx.backward(g)
             for parent, pg in zip(ctx.parents, parent_grads):
-                if pg is None or not parent.requires_grad:
+                if not parent.requires_grad:
                     continue
-                pg = unbroadcast(pg, parent.data.shape)
-                if pg.dtype != parent.data.dtype:
-                    pg = pg.astype(parent.data.dtype)
-                if anomaly:
-                    check_finite(pg, ctx.name, "backward", ctx.parents)
+                if pg is not None:
+                    pg = unbroadcast(pg, parent.data.shape)
+                    if pg.dtype != parent.data.dtype:
+                        pg = pg.astype(parent.data.dtype)
+                    if anomaly:
+                        check_finite(pg, ctx.name, "backward", ctx.parents)
                 if parent._ctx is None:
-                    _accumulate_leaf(parent, pg, handed_out)
-                else:
-                    key = id(parent)
+                    if pg is not None:
+                        _accumulate_leaf(parent, pg, handed_out)
+                    continue
+                key = id(parent)
+                if pg is not None:
                     previous = grads.get(key)
                     grads[key] = pg if previous is None else previous + pg
+                if pending[key] == 1:
+                    del pending[key]
+                    ready.append(parent)
+                else:
+                    pending[key] -= 1
             if not retain_graph:
                 ctx.release()
 
@@ -289,13 +308,15 @@ class Tensor:
         return self.reshape(self.shape[:start_dim] + (-1,))
 
     def transpose(self, *axes):
-        """NumPy's transpose: a full permutation, or none to reverse the axes.
+        """Reverse the axes (no arguments), apply a full permutation, or swap two axes.
 
-        Two axes swap just those two, as ``torch.transpose(x, d0, d1)`` does.
+        Two axes swap just those two, as ``torch.transpose(x, d0, d1)`` does,
+        also on a 2-D tensor (where NumPy would read (0, 1) as the identity
+        permutation). A permutation of three or more axes is NumPy's.
         """
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if len(axes) == 2 and self.ndim != 2:
+        if len(axes) == 2:
             perm = list(range(self.ndim))
             a, b = (ax % self.ndim for ax in axes)
             perm[a], perm[b] = perm[b], perm[a]
@@ -340,9 +361,36 @@ def _accumulate_leaf(tensor, grad, handed_out):
         tensor.grad = tensor.grad + grad
 
 
+def _count_consumers(root):
+    """For every non-leaf tensor under ``root`` that needs a gradient: how many graph edges lead to it.
+
+    That is how many gradients it must receive before its own backward can
+    run. An explicit stack instead of recursion keeps very deep graphs working.
+    """
+    pending = {}
+    stack = [root]
+    while stack:
+        ctx = stack.pop()._ctx
+        if ctx.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its saved values were "
+                "freed by the first backward(). Pass retain_graph=True to the first call "
+                "if you need to backpropagate through it again.")
+        for parent in ctx.parents:
+            if parent.requires_grad and parent._ctx is not None:
+                key = id(parent)
+                if key in pending:
+                    pending[key] += 1
+                else:
+                    pending[key] = 1
+                    stack.append(parent)
+    return pending
+
+
 def _topological_order(root):
     """Non-leaf nodes reachable from ``root`` that need a gradient, parents first.
 
+    For tools that walk a graph (backward itself uses ``_count_consumers``).
     An explicit stack instead of recursion keeps very deep graphs working.
     """
     order, visited = [], set()
@@ -372,7 +420,7 @@ def _lift(value, like):
     """Wrap a Python scalar or array so it can meet ``like`` in an op (no gradient)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (int, float, bool)) and np.issubdtype(like.data.dtype, np.floating):
+    if isinstance(value, (int, float, bool)) and like.data.dtype.kind == "f":
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
     return Tensor._wrap(backend.as_array(value))
 
@@ -403,4 +451,7 @@ def _axis(axis, dim, ndim):
     return tuple(sorted(a % max(ndim, 1) for a in axes))
 
 
-from . import ops  # noqa: E402  (ops needs Tensor defined first)
+# Imported last: ops (and function.apply) need Tensor to exist first.
+from . import function, ops
+
+function.Tensor = Tensor
