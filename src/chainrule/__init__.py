@@ -5,6 +5,7 @@
     (x * x).sum().backward()
     x.grad  # array([2., 4.], dtype=float32)
 """
+from . import threads  # noqa: F401,I001  (first: OpenBLAS reads its settings when NumPy loads)
 from . import backend
 from .creation import arange, cat, concatenate, ones, ones_like, rand, randn, stack, tensor, where, zeros, zeros_like
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad

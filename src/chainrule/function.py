@@ -19,6 +19,9 @@ Tensor = None
 # collapse a model's ops per module. Kept here so recording costs one lookup.
 module_scope = []
 
+_new_tensor = object.__new__
+_ndarray = np.ndarray
+
 
 class Function:
     #: Set by ``Tensor.backward`` before calling ``backward``: True when the
@@ -37,6 +40,14 @@ class Function:
         """
         raise NotImplementedError
 
+    def needs_grad(self, i):
+        """Whether input ``i`` wants a gradient, so ``backward`` can skip the work for one that doesn't.
+
+        True when the op was not recorded (``backward`` called by hand on a fresh op).
+        """
+        parents = self.__dict__.get("parents")
+        return True if parents is None else parents[i].requires_grad
+
     @property
     def name(self):
         return type(self).__name__
@@ -48,8 +59,19 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **kwargs):
+        # This runs once per op, so it is written for speed: on small arrays
+        # (a scalar expression, a chain of 16x16 ops) this bookkeeping, not
+        # the arithmetic, is the op's cost. Tensor._wrap is inlined here.
         ctx = cls()
-        out = Tensor._wrap(ctx.forward(*[t.data for t in inputs], **kwargs))
+        data = ctx.forward(*[t.data for t in inputs], **kwargs)
+        out = _new_tensor(Tensor)
+        # NumPy gives a scalar, not a 0-d array, for arithmetic on 0-d arrays.
+        out.data = data if data.__class__ is _ndarray else np.asarray(data)
+        out.grad = None
+        out._ctx = None
+        out._retains_grad = False
+        out.name = None
+        out.requires_grad = False
         if state.grad_enabled:
             for t in inputs:
                 if t.requires_grad:

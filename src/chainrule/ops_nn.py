@@ -9,6 +9,7 @@ primitives, against float64 finite differences, and against PyTorch.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import threads
 from .function import Function
 from .ops import scatter_add_rows, stable_sigmoid
 
@@ -32,8 +33,10 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.x, self.w
         g2 = g.reshape(-1, g.shape[-1])
-        gx = (g2 @ w).reshape(x.shape)
-        gw = g2.T @ x.reshape(-1, x.shape[-1])
+        # The input's gradient is a product as large as the forward's; skip it
+        # when the input needs none (raw features, a frozen embedding's output).
+        gx = (g2 @ w).reshape(x.shape) if self.needs_grad(0) else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad(1) else None
         if self.has_bias:
             return gx, gw, g2.sum(axis=0)
         return gx, gw
@@ -81,9 +84,12 @@ class LogSumExp(Function):
 class CrossEntropy(Function):
     """Softmax and negative log-likelihood fused: logits (N, C), integer targets (N,).
 
-    The forward keeps the softmax probabilities, so the backward is just
-    p - onehot(target), written over that same buffer unless the graph is
-    retained.
+    The forward keeps e = exp(z - max z) and its row sums s, not the
+    probabilities: the backward's gradient, scale * (e / s - onehot(target)),
+    then takes one pass over e (scaled by scale / s per row, in place unless
+    the graph is retained) instead of one to normalise and one to scale.
+    With the (N, C) logits of a language model's output layer, every pass
+    saved is a pass over the largest array of the step.
     """
 
     def forward(self, logits, targets, ignore_index=None, reduction="mean"):
@@ -98,16 +104,11 @@ class CrossEntropy(Function):
         if t.size and (t.min() < 0 or t.max() >= c):
             bad = t[(t < 0) | (t >= c)][0]
             raise IndexError(f"cross_entropy: target {bad} is out of range for {c} classes")
-        rows = np.arange(n)
-        z = logits - logits.max(axis=1, keepdims=True)
-        z_target = z[rows, t]
-        np.exp(z, out=z)
-        total = z.sum(axis=1)
-        z /= total[:, None]  # z now holds the softmax probabilities
+        z, total, z_target = softmax_parts(logits, t, blocked=True)
         loss = np.log(total) - z_target
         loss[~valid] = 0
         count = int(valid.sum())
-        self.p, self.t, self.valid, self.reduction, self.count = z, t, valid, reduction, count
+        self.e, self.total, self.t, self.valid, self.reduction, self.count = z, total, t, valid, reduction, count
         if reduction == "none":
             return loss
         if reduction == "sum":
@@ -117,18 +118,53 @@ class CrossEntropy(Function):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
 
     def backward(self, g):
-        grad = self.p.copy() if self.retain else self.p
-        n = grad.shape[0]
-        grad[np.arange(n), self.t] -= 1
+        n = self.e.shape[0]
         if self.reduction == "none":
-            grad *= g[:, None]
-        elif self.reduction == "sum":
-            grad *= g
+            scale = g.astype(self.e.dtype, copy=False)
         else:
-            grad *= g / max(self.count, 1)
+            scale = g / max(self.count, 1) if self.reduction == "mean" else g
+            scale = np.full(n, scale, dtype=self.e.dtype)
+        scale = np.where(self.valid, scale, 0).astype(self.e.dtype, copy=False)  # ignored rows get nothing
+        # The one pass over (N, C): probabilities times scale, as e * (scale / total).
+        coef = (scale / self.total)[:, None]
+        grad = np.multiply(self.e, coef, out=None if self.retain else self.e)
+        grad[np.arange(n), self.t] -= scale
         if not self.valid.all():
-            grad[~self.valid] = 0
+            grad[~self.valid] = 0  # also where e held NaN from a NaN logit
         return grad, None
+
+
+def softmax_parts(logits, targets, blocked=True):
+    """For each row of (N, C) logits: e = exp(z - max z), its sum, and z - max z at the target.
+
+    The four passes (max, subtract, exp, sum) are fused by blocking: run on
+    a few rows at a time (``threads.parallel_blocks``), each block is still
+    in cache for the next pass, so the logits of a 10,000-word output layer
+    stream through memory once instead of four times, and the blocks are
+    shared between chainrule's threads. Every step is per row, so this
+    gives bit for bit what one whole-array call gives (``blocked=False``,
+    the reference the tests compare with).
+    """
+    n, c = logits.shape
+    e = np.empty_like(logits)
+    total = np.empty(n, dtype=logits.dtype)
+    z_target = np.empty(n, dtype=logits.dtype)
+
+    def rows(lo, hi):
+        block = logits[lo:hi]
+        zb = e[lo:hi]
+        np.subtract(block, block.max(axis=1, keepdims=True), out=zb)
+        z_target[lo:hi] = zb[np.arange(hi - lo), targets[lo:hi]]
+        np.exp(zb, out=zb)
+        np.sum(zb, axis=1, out=total[lo:hi])
+
+    if not blocked or n == 0 or c == 0:
+        rows(0, n)
+    else:
+        # Blocks of about 4 * threads.BLOCK elements: with the logits block
+        # and its exp, a few MiB of L2 cache per core holds them.
+        threads.parallel_blocks(rows, n, block=max(1, 4 * threads.BLOCK // c), work=n * c)
+    return e, total, z_target
 
 
 class BCEWithLogits(Function):
@@ -175,7 +211,9 @@ class Embedding(Function):
         grad = scatter_add_rows(g.reshape(self.ids.size, -1), self.ids, self.shape[0])
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
-        return grad.reshape(self.shape), None
+        # Reshape only when needed: a reshaped view would make the engine copy
+        # this (vocabulary x width) array before storing it as weight.grad.
+        return (grad if grad.shape == self.shape else grad.reshape(self.shape)), None
 
 
 def _conv_out_len(name, length, kernel, stride, padding):
@@ -225,10 +263,17 @@ class Conv1d(Function):
         for j in range(k):
             gz[:, j:j + span:stride, j, :] = gt
         gz2 = gz.reshape(n * lp, k * c_out)
-        gw = (self.x2.T @ gz2).reshape(c_in, k, c_out).transpose(2, 0, 1)
-        gx = (gz2 @ self.w2.T).reshape(n, lp, c_in).transpose(0, 2, 1)
-        if padding:
-            gx = gx[:, :, padding:padding + length]
+        gw = None
+        if self.needs_grad(1):
+            # As gz2^T x2 rather than x2^T gz2: the same numbers, but OpenBLAS
+            # runs this shape (long inner dimension, small output) up to several
+            # times faster on two threads with the output's long side first.
+            gw = np.ascontiguousarray((gz2.T @ self.x2).reshape(k, c_out, c_in).transpose(1, 2, 0))
+        gx = None
+        if self.needs_grad(0):
+            gx = (gz2 @ self.w2.T).reshape(n, lp, c_in).transpose(0, 2, 1)
+            if padding:
+                gx = gx[:, :, padding:padding + length]
         if self.has_bias:
             return gx, gw, gt.sum(axis=(0, 1))
         return gx, gw

@@ -173,9 +173,11 @@ class Tensor:
                 if not parent.requires_grad:
                     continue
                 if pg is not None:
-                    pg = unbroadcast(pg, parent.data.shape)
-                    if pg.dtype != parent.data.dtype:
-                        pg = pg.astype(parent.data.dtype)
+                    data = parent.data
+                    if pg.shape != data.shape:  # checked here: a call per edge is most of a small op's cost
+                        pg = unbroadcast(pg, data.shape)
+                    if pg.dtype != data.dtype:
+                        pg = pg.astype(data.dtype)
                     if anomaly:
                         check_finite(pg, ctx.name, "backward", ctx.parents)
                 if parent._ctx is None:
@@ -353,12 +355,17 @@ class Tensor:
 def _accumulate_leaf(tensor, grad, handed_out):
     """Add ``grad`` into ``tensor.grad`` without ever aliasing another tensor's gradient."""
     if tensor.grad is None:
-        if id(grad) in handed_out or grad.base is not None or not grad.flags.writeable:
+        if grad.__class__ is not np.ndarray:
+            # NumPy turns arithmetic on 0-d arrays into scalars; .grad must stay
+            # an array, or in-place updates of it (clipping) would do nothing.
+            grad = np.array(grad)
+        elif id(grad) in handed_out or grad.base is not None or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
         tensor.grad = grad
     else:
-        tensor.grad = tensor.grad + grad
+        total = tensor.grad + grad
+        tensor.grad = total if total.__class__ is np.ndarray else np.array(total)
 
 
 def _count_consumers(root):

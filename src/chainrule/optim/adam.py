@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_non_negative, weight_decayed
+from .optimizer import Optimizer, apply_elementwise, check_non_negative
 
 
 class Adam(Optimizer):
@@ -39,30 +39,40 @@ class Adam(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         state["step"] += 1
         t = state["step"]
-        if self.decoupled_weight_decay:
-            p.data *= 1 - lr * weight_decay
-            g = grad
-        else:
-            g = weight_decayed(grad, p, weight_decay)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = np.multiply(g, 1 - beta1)  # one scratch array, reused for every term below
-        m *= beta1
-        m += work
-        np.multiply(g, g, out=work)
-        work *= 1 - beta2
-        v *= beta2
-        v += work
+        max_sq = None
         if group["amsgrad"]:
             if "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        step_size = lr / (1 - beta1 ** t)
-        np.sqrt(v, out=work)
-        work /= math.sqrt(1 - beta2 ** t)
-        work += eps
-        np.divide(m, work, out=work)
-        work *= step_size
-        p.data -= work
+            max_sq = state["max_exp_avg_sq"]
+        extra = () if max_sq is None else (max_sq,)
+        apply_elementwise(adam_kernel, p, grad, state["exp_avg"], state["exp_avg_sq"], *extra,
+                          lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                          decoupled=self.decoupled_weight_decay, step_size=lr / (1 - beta1 ** t),
+                          sqrt_correction=math.sqrt(1 - beta2 ** t))
+
+
+def adam_kernel(p, g, m, v, max_sq=None, *, lr, beta1, beta2, eps, weight_decay, decoupled, step_size,
+                sqrt_correction):
+    """One Adam step in place on (slices of) the parameter, its gradient and its moments."""
+    if decoupled:
+        p *= 1 - lr * weight_decay
+    elif weight_decay != 0:
+        g = g + weight_decay * p
+    work = np.multiply(g, 1 - beta1)  # one scratch array, reused for every term below
+    m *= beta1
+    m += work
+    np.multiply(g, g, out=work)
+    work *= 1 - beta2
+    v *= beta2
+    v += work
+    if max_sq is not None:
+        v = np.maximum(max_sq, v, out=max_sq)
+    np.sqrt(v, out=work)
+    work /= sqrt_correction
+    work += eps
+    np.divide(m, work, out=work)
+    work *= step_size
+    p -= work
 
 
 class AdamW(Adam):

@@ -1,7 +1,7 @@
 """Optimisers that scale each coordinate's step by its own gradient history: Adagrad and Adadelta."""
 import numpy as np
 
-from .optimizer import Optimizer, check_non_negative, weight_decayed
+from .optimizer import Optimizer, apply_elementwise, check_non_negative
 
 
 class Adagrad(Optimizer):
@@ -22,16 +22,21 @@ class Adagrad(Optimizer):
 
     def _update(self, p, grad, state, group):
         state["step"] += 1
-        g = weight_decayed(grad, p, float(group["weight_decay"]))
         lr_t = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        total = state["sum"]
-        work = np.multiply(g, g)  # one scratch array, reused for every term below
-        total += work
-        np.sqrt(total, out=work)
-        work += float(group["eps"])
-        np.divide(g, work, out=work)
-        work *= lr_t
-        p.data -= work
+        apply_elementwise(adagrad_kernel, p, grad, state["sum"], lr=lr_t, eps=float(group["eps"]),
+                          weight_decay=float(group["weight_decay"]))
+
+
+def adagrad_kernel(p, g, total, *, lr, eps, weight_decay):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    work = np.multiply(g, g)  # one scratch array, reused for every term below
+    total += work
+    np.sqrt(total, out=work)
+    work += eps
+    np.divide(g, work, out=work)
+    work *= lr
+    p -= work
 
 
 class Adadelta(Optimizer):
@@ -53,22 +58,27 @@ class Adadelta(Optimizer):
 
     def _update(self, p, grad, state, group):
         state["step"] += 1
-        rho, eps = float(group["rho"]), float(group["eps"])
-        g = weight_decayed(grad, p, float(group["weight_decay"]))
-        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        work = np.multiply(g, g)  # two scratch arrays, reused for every term below
-        work *= 1 - rho
-        square_avg *= rho
-        square_avg += work
-        delta = np.add(acc_delta, eps)
-        np.sqrt(delta, out=delta)
-        np.add(square_avg, eps, out=work)
-        np.sqrt(work, out=work)
-        delta /= work
-        delta *= g
-        np.multiply(delta, delta, out=work)
-        work *= 1 - rho
-        acc_delta *= rho
-        acc_delta += work
-        delta *= float(group["lr"])
-        p.data -= delta
+        apply_elementwise(adadelta_kernel, p, grad, state["square_avg"], state["acc_delta"],
+                          lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
+                          weight_decay=float(group["weight_decay"]))
+
+
+def adadelta_kernel(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    work = np.multiply(g, g)  # two scratch arrays, reused for every term below
+    work *= 1 - rho
+    square_avg *= rho
+    square_avg += work
+    delta = np.add(acc_delta, eps)
+    np.sqrt(delta, out=delta)
+    np.add(square_avg, eps, out=work)
+    np.sqrt(work, out=work)
+    delta /= work
+    delta *= g
+    np.multiply(delta, delta, out=work)
+    work *= 1 - rho
+    acc_delta *= rho
+    acc_delta += work
+    delta *= lr
+    p -= delta

@@ -11,8 +11,13 @@ numbers, strings, lists and dicts, so ``chainrule.save`` can write it.
 """
 import numpy as np
 
+from .. import threads
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
+
+#: Run updates block by block on chainrule's threads (see ``apply_elementwise``).
+#: False runs each kernel once over whole arrays: the reference the tests compare with.
+BLOCKED = True
 
 
 class Optimizer:
@@ -152,6 +157,33 @@ def _copy_state_value(name, value, p, index):
                              f"but the parameter has shape {p.shape}")
         return value.astype(p.dtype, copy=True)  # a copy, so two optimisers never share a buffer
     return value
+
+
+def apply_elementwise(kernel, p, grad, *state_arrays, **scalars):
+    """Run ``kernel(param, grad, *state, **scalars)``, an in-place elementwise update, over a parameter.
+
+    Each optimiser's update is a dozen NumPy passes over the parameter, its
+    gradient and its state. Run on whole arrays of millions of elements,
+    every pass streams them all through memory again. Run here block by
+    block (``threads.parallel_blocks``), every pass after the first finds its
+    block in cache, and the blocks are shared between chainrule's threads.
+
+    Because the kernel is elementwise, calling it on slices gives bit for bit
+    what one call on the whole arrays gives: that whole-array call is the
+    reference (``BLOCKED = False``), also used for small or non-contiguous arrays.
+    """
+    data = p.data
+    arrays = (data,) + state_arrays
+    if (not BLOCKED or data.size < 2 * threads.BLOCK or grad.shape != data.shape
+            or not all(a.flags.c_contiguous and a.shape == data.shape for a in arrays)):
+        kernel(data, grad, *state_arrays, **scalars)
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    g = np.ascontiguousarray(grad).reshape(-1)
+
+    def block(start, stop):
+        kernel(flat[0][start:stop], g[start:stop], *[a[start:stop] for a in flat[1:]], **scalars)
+    threads.parallel_blocks(block, data.size)
 
 
 def weight_decayed(grad, p, weight_decay):

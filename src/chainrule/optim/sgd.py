@@ -1,7 +1,7 @@
 """Stochastic gradient descent, with optional momentum, Nesterov momentum and weight decay."""
 import numpy as np
 
-from .optimizer import Optimizer, check_non_negative, weight_decayed
+from .optimizer import Optimizer, apply_elementwise, check_non_negative
 
 
 class SGD(Optimizer):
@@ -22,13 +22,32 @@ class SGD(Optimizer):
 
     def _update(self, p, grad, state, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])
-        d = weight_decayed(grad, p, float(group["weight_decay"]))
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(d, dtype=p.dtype)
-            else:
-                buf *= momentum
-                buf += (1 - float(group["dampening"])) * d
-            d = d + momentum * buf if group["nesterov"] else buf
-        p.data -= lr * d
+        weight_decay = float(group["weight_decay"])
+        if momentum == 0:
+            apply_elementwise(sgd_kernel, p, grad, lr=lr, weight_decay=weight_decay)
+            return
+        buf = state.get("momentum_buffer")
+        first = buf is None
+        if first:
+            buf = state["momentum_buffer"] = np.empty_like(p.data)
+        apply_elementwise(sgd_momentum_kernel, p, grad, buf, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                          dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]), first=first)
+
+
+def sgd_kernel(p, g, *, lr, weight_decay):
+    """p -= lr * (g + wd p), in place on (slices of) the arrays."""
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    p -= lr * g
+
+
+def sgd_momentum_kernel(p, g, buf, *, lr, weight_decay, momentum, dampening, nesterov, first):
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if first:  # the buffer starts as the first gradient, undamped (as in PyTorch)
+        buf[...] = g
+    else:
+        buf *= momentum
+        buf += (1 - dampening) * g
+    d = g + momentum * buf if nesterov else buf
+    p -= lr * d

@@ -1,0 +1,153 @@
+"""The per-op overhead workloads of ``bench_speed.py``, once per library.
+
+- ``make_chain(lib)``: forward and backward through 100 small elementwise ops
+  (multiply, add, tanh, sigmoid in turn) on a 16x16 array: almost all the time
+  is the library's bookkeeping per op, almost none is arithmetic.
+- ``make_scalar_mlp(lib)``: a 3-4-4-1 MLP evaluated on four inputs one
+  scalar at a time, as micrograd computes, plus a squared loss and its
+  backward: the cost of one tiny op, dozens of times over.
+"""
+import itertools
+import os
+
+import numpy as np
+
+CHAIN_OPS, CHAIN_SIZE = 100, 16
+MLP_SIZES = (3, 4, 4, 1)
+MLP_INPUTS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+MLP_TARGETS = [1.0, -1.0, -1.0, 1.0]
+
+
+def _chain(x, tanh, sigmoid):
+    y = x
+    for i in range(CHAIN_OPS):
+        kind = i % 4
+        if kind == 0:
+            y = y * 1.5
+        elif kind == 1:
+            y = y + 0.25
+        elif kind == 2:
+            y = tanh(y)
+        else:
+            y = sigmoid(y)
+    return y.sum()
+
+
+def make_chain(lib):
+    """A step() doing the chain forward and backward; returns the input's gradient as an array."""
+    data = np.random.default_rng(0).standard_normal((CHAIN_SIZE, CHAIN_SIZE), dtype=np.float32)
+    if lib == "chainrule":
+        import chainrule as cr
+        x = cr.tensor(data, requires_grad=True)
+
+        def step():
+            x.grad = None
+            _chain(x, cr.tanh, cr.sigmoid).backward()
+            return x.grad
+    elif lib == "torch":
+        import torch
+        x = torch.tensor(data, requires_grad=True)
+
+        def step():
+            x.grad = None
+            _chain(x, torch.tanh, torch.sigmoid).backward()
+            return x.grad.numpy()
+    elif lib == "autograd":
+        import autograd.numpy as anp
+        from autograd import grad
+        gradient = grad(lambda x: _chain(x, anp.tanh, lambda z: 0.5 * (anp.tanh(0.5 * z) + 1)))
+
+        def step():
+            return gradient(data)
+    elif lib == "mygrad":
+        import mygrad as mg
+        from mygrad.nnet.activations import sigmoid
+        x = mg.tensor(data)
+
+        def step():
+            _chain(x, mg.tanh, sigmoid).backward()
+            return x.grad
+    elif lib == "tinygrad":
+        os.environ.setdefault("DEV", "CPU")
+        from tinygrad import Tensor
+        x = Tensor(data.copy())
+        x.requires_grad = True
+
+        def step():
+            x.grad = None
+            _chain(x, Tensor.tanh, Tensor.sigmoid).backward()
+            return x.grad.numpy()
+    else:
+        raise ValueError(lib)
+    return step
+
+
+def mlp_weights(seed=0):
+    """Per layer: a list of neurons, each (weights list, bias), uniform in [-1, 1] as micrograd draws them."""
+    rng = np.random.default_rng(seed)
+    return [[(rng.uniform(-1, 1, n_in).tolist(), float(rng.uniform(-1, 1))) for _ in range(n_out)]
+            for n_in, n_out in itertools.pairwise(MLP_SIZES)]
+
+
+def _mlp_loss(layers, relu):
+    """micrograd's MLP: ReLU on every layer but the last; summed squared error over the inputs."""
+    loss = 0.0
+    for x, y in zip(MLP_INPUTS, MLP_TARGETS):
+        h = x
+        for i, layer in enumerate(layers):
+            out = []
+            for w, b in layer:
+                act = b
+                for wi, hi in zip(w, h):
+                    act = act + wi * hi
+                out.append(relu(act) if i < len(layers) - 1 else act)
+            h = out
+        diff = h[0] - y
+        loss = loss + diff * diff
+    return loss
+
+
+def make_scalar_mlp(lib):
+    weights = mlp_weights()
+    if lib == "micrograd":
+        from micrograd.engine import Value
+        layers = [[([Value(v) for v in w], Value(b)) for w, b in layer] for layer in weights]
+        params = [p for layer in layers for w, b in layer for p in (*w, b)]
+
+        def step():
+            for p in params:
+                p.grad = 0.0
+            loss = _mlp_loss(layers, lambda v: v.relu())
+            loss.backward()
+            return loss.data
+    elif lib == "chainrule":
+        import chainrule as cr
+        layers = [[([cr.tensor(v, requires_grad=True) for v in w], cr.tensor(b, requires_grad=True))
+                   for w, b in layer] for layer in weights]
+        params = [p for layer in layers for w, b in layer for p in (*w, b)]
+
+        def step():
+            for p in params:
+                p.grad = None
+            loss = _mlp_loss(layers, cr.relu)
+            loss.backward()
+            return loss.item()
+    elif lib == "torch":
+        import torch
+        layers = [[([torch.tensor(v, requires_grad=True) for v in w], torch.tensor(b, requires_grad=True))
+                   for w, b in layer] for layer in weights]
+        params = [p for layer in layers for w, b in layer for p in (*w, b)]
+
+        def step():
+            for p in params:
+                p.grad = None
+            loss = _mlp_loss(layers, torch.relu)
+            loss.backward()
+            return loss.item()
+    else:
+        raise ValueError(lib)
+    return step
+
+
+CHAIN_LIBS = ("chainrule", "torch", "autograd", "mygrad", "tinygrad")
+SCALAR_LIBS = ("chainrule", "micrograd", "torch")

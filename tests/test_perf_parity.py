@@ -1,0 +1,218 @@
+"""Every fast path added for speed gives what its simple reference version gives.
+
+The optimisers' blocked, threaded updates must equal one whole-array call of
+the same kernel bit for bit (the kernels are elementwise, so any difference
+is a bug in the blocking); the fused engine kernels must equal their
+reference formulas to float32 rounding.
+"""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim, threads
+from chainrule.optim import optimizer as optimizer_module
+
+CASES = [
+    (optim.SGD, {"lr": 0.1}),
+    (optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "nesterov": True}),
+    (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.2}),
+    (optim.Adagrad, {"lr": 0.1, "weight_decay": 0.1, "lr_decay": 0.01}),
+    (optim.Adadelta, {"weight_decay": 0.05}),
+    (optim.Adam, {"lr": 0.01}),
+    (optim.Adam, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    (optim.AdamW, {"lr": 0.01, "weight_decay": 0.1}),
+]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    # Small blocks and a low threshold so that a test-sized array is split into
+    # many blocks, with a ragged last one, over two threads.
+    monkeypatch.setattr(threads, "BLOCK", 1000)
+    monkeypatch.setattr(threads, "PARALLEL_MIN", 1000)
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    yield
+    threads.set_num_threads(old)
+
+
+def _run(cls, kwargs, blocked, monkeypatch, steps=4):
+    monkeypatch.setattr(optimizer_module, "BLOCKED", blocked)
+    rng = np.random.default_rng(0)
+    shapes = [(123, 77), (10_001,), (50,)]  # sizes that are not a multiple of the block
+    params = [nn.Parameter(rng.standard_normal(s, dtype=np.float32)) for s in shapes]
+    opt = cls(params, **kwargs)
+    for _ in range(steps):
+        for p in params:
+            p.grad = rng.standard_normal(p.shape, dtype=np.float32)
+        params[0].grad = np.asfortranarray(params[0].grad)  # a non-contiguous gradient, as conv1d gives
+        opt.step()
+    return [p.data.copy() for p in params], opt
+
+
+@pytest.mark.parametrize("cls,kwargs", CASES, ids=[f"{c.__name__}-{'-'.join(k)}" for c, k in CASES])
+def test_blocked_update_equals_whole_array_update(cls, kwargs, small_blocks, monkeypatch):
+    fast, fast_opt = _run(cls, kwargs, True, monkeypatch)
+    slow, slow_opt = _run(cls, kwargs, False, monkeypatch)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    for p_fast, p_slow in zip(fast_opt.state.values(), slow_opt.state.values()):
+        for key, value in p_fast.items():
+            np.testing.assert_array_equal(value, p_slow[key])
+
+
+def test_parallel_blocks_covers_every_element_once(small_blocks):
+    size = 12_345
+    hits = np.zeros(size, np.int64)
+
+    def kernel(start, stop):
+        hits[start:stop] += 1
+    threads.parallel_blocks(kernel, size)
+    assert (hits == 1).all()
+
+
+def test_thread_settings_are_reported():
+    info = threads.info()
+    assert info["num_threads"] == threads.get_num_threads() >= 1
+    with pytest.raises(ValueError, match="at least 1"):
+        threads.set_num_threads(0)
+
+
+def test_no_thread_setup_leaves_environment_alone(tmp_path):
+    import subprocess
+    import sys
+    code = ("import os; import chainrule.threads as t; "
+            "print(t.get_num_threads(), os.environ.get('OPENBLAS_THREAD_TIMEOUT'), t.info()['setup_disabled'])")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    env["CHAINRULE_NO_THREAD_SETUP"] = "1"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "None", "True"]
+    env["CHAINRULE_NO_THREAD_SETUP"] = "0"
+    env["CHAINRULE_NUM_THREADS"] = "3"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "1", "False"]
+
+
+def test_float32_updates_stay_float32():
+    p = nn.Parameter(np.ones(100_000, np.float32))
+    p.grad = np.full(100_000, 0.5, np.float32)
+    opt = optim.Adam([p], lr=0.1)
+    opt.step()
+    assert p.data.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in opt.state[p].values() if isinstance(v, np.ndarray))
+
+
+# ------------------------------------------------------------ engine kernels
+import chainrule.functional as F
+
+
+def _ce_reference(logits, targets, ignore_index, reduction):
+    """Cross-entropy from primitives: log-softmax, pick, mask, reduce (no fusion)."""
+    logp = F.log_softmax(logits, axis=1)
+    valid = np.ones(len(targets), bool) if ignore_index is None else targets != ignore_index
+    picked = -logp[np.arange(len(targets)), np.where(valid, targets, 0)] * cr.tensor(valid.astype(np.float32))
+    if reduction == "none":
+        return picked
+    return picked.sum() if reduction == "sum" else picked.sum() / float(valid.sum())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [None, 2])
+def test_fused_cross_entropy_equals_composition(reduction, ignore_index):
+    rng = np.random.default_rng(3)
+    data = (3 * rng.standard_normal((16, 7))).astype(np.float32)
+    targets = rng.integers(0, 7, 16)
+    upstream = rng.standard_normal(16).astype(np.float32) if reduction == "none" else None
+    grads = []
+    for fn in (lambda x: F.cross_entropy(x, targets, ignore_index=ignore_index, reduction=reduction),
+               lambda x: _ce_reference(x, targets, ignore_index, reduction)):
+        x = cr.tensor(data, requires_grad=True)
+        out = fn(x)
+        out.backward(upstream, retain_graph=True)
+        first = x.grad.copy()
+        out.backward(upstream)  # the second walk must see the saved buffer unchanged
+        np.testing.assert_allclose(x.grad, 2 * first, rtol=1e-6, atol=1e-7)
+        grads.append((out.data, first))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-6)
+
+
+def _conv_reference(x, w, stride, padding):
+    """Direct cross-correlation, one tap at a time, in float64."""
+    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding, padding)))
+    k = w.shape[2]
+    l_out = (x.shape[2] - k) // stride + 1
+    out = np.zeros((x.shape[0], w.shape[0], l_out))
+    for t in range(l_out):
+        window = x[:, :, t * stride:t * stride + k]  # (N, C_in, k)
+        out[:, :, t] = np.einsum("ncj,ocj->no", window, w.astype(np.float64))
+    return out
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, 2)])
+def test_conv1d_gradients_equal_direct_reference(stride, padding):
+    rng = np.random.default_rng(4)
+    xd = rng.standard_normal((3, 5, 11)).astype(np.float32)
+    wd = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    x, w = cr.tensor(xd, requires_grad=True), cr.tensor(wd, requires_grad=True)
+    y = F.conv1d(x, w, stride=stride, padding=padding)
+    up = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(up)
+    np.testing.assert_allclose(y.data, _conv_reference(xd, wd, stride, padding), rtol=1e-4, atol=1e-4)
+    # The reference's gradients, tap by tap in float64: each output position
+    # t reads the window x[:, :, t*stride : t*stride + k].
+    xp = np.pad(xd.astype(np.float64), ((0, 0), (0, 0), (padding, padding)))
+    gw = np.zeros(wd.shape)
+    gx = np.zeros(xp.shape)
+    for t in range(up.shape[2]):
+        lo = t * stride
+        gw += np.einsum("no,ncj->ocj", up[:, :, t], xp[:, :, lo:lo + wd.shape[2]])
+        gx[:, :, lo:lo + wd.shape[2]] += np.einsum("no,ocj->ncj", up[:, :, t], wd.astype(np.float64))
+    np.testing.assert_allclose(w.grad, gw, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad, gx[:, :, padding:padding + xd.shape[2]], rtol=1e-4, atol=1e-4)
+
+
+def test_linear_skips_input_gradient_it_does_not_need():
+    rng = np.random.default_rng(5)
+    x = cr.tensor(rng.standard_normal((4, 3)).astype(np.float32))  # no gradient wanted
+    layer = nn.Linear(3, 2)
+    out = layer(x)
+    assert out._ctx.backward(np.ones((4, 2), np.float32))[0] is None
+    out.sum().backward()
+    np.testing.assert_allclose(layer.weight.grad, np.ones((2, 4), np.float32) @ x.data, rtol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_blocked_update_works_in_a_forked_child(small_blocks):
+    import os
+    threads.parallel_blocks(lambda a, b: None, 10_000)  # make sure the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: its inherited pool has no threads; this must not hang
+        hits = np.zeros(10_000, np.int64)
+
+        def kernel(start, stop):
+            hits[start:stop] += 1
+        threads.parallel_blocks(kernel, hits.size)
+        os._exit(0 if (hits == 1).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("shape", [(37, 501), (1, 3), (5, 40_000)])
+def test_blocked_softmax_parts_equal_whole_array(shape, small_blocks):
+    from chainrule.ops_nn import softmax_parts
+    rng = np.random.default_rng(6)
+    logits = (4 * rng.standard_normal(shape)).astype(np.float32)
+    targets = rng.integers(0, shape[1], shape[0])
+    for fast, slow in zip(softmax_parts(logits, targets, blocked=True), softmax_parts(logits, targets, blocked=False)):
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_gradient_of_a_0d_tensor_is_an_array_that_clipping_changes():
+    # NumPy makes scalars of 0-d arithmetic; the engine's fast paths must still hand out arrays.
+    w = cr.tensor(3.0, requires_grad=True)
+    (w * w + w * 2.0).backward()
+    assert isinstance(w.grad, np.ndarray) and w.grad.shape == ()
+    assert w.grad == pytest.approx(8.0)
+    optim.clip_grad_norm_([w], 1.0)
+    assert float(w.grad) == pytest.approx(1.0, rel=1e-5)
