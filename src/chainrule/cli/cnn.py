@@ -1,0 +1,369 @@
+"""``chainrule cnn``: sentence classification with Kim (2014)'s CNN.
+
+    chainrule cnn train --data mr --embeddings glove-6b-50d --mode non-static --cv 10 --out runs/mr
+    chainrule cnn train --resume runs/mr
+    chainrule cnn eval runs/mr --data my_test.tsv
+    chainrule cnn predict runs/mr "a gripping, beautifully acted film"
+    chainrule cnn ngrams runs/mr --top 5
+    chainrule cnn compare --data mr-vader --cv 10 --json table.json
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import CLIError
+
+RUN_FILE = "run.json"  # what `cnn train` was asked to do, so that --resume needs nothing else
+
+
+def register(subparsers):
+    p = subparsers.add_parser("cnn", help="sentence classification with a convolutional network (Kim 2014)",
+                              description="Train, evaluate and inspect Kim (2014)'s CNN for sentence "
+                                          "classification.")
+    sub = p.add_subparsers(dest="cnn_command", metavar="COMMAND")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+    t = sub.add_parser("train", help="train a TextCNN (k-fold CV, or the data's own train/test split)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train a TextCNN with Kim's defaults (Adadelta rho=0.95, batch 50, dropout 0.5, "
+                                   "max-norm 3,\nfilters 3,4,5 x 100 maps, 25 epochs, 10% of the training data as "
+                                   "dev, test at the best dev epoch).\nData without a test split is cross-validated "
+                                   "(10 folds unless --cv says otherwise).",
+                       epilog="example: chainrule cnn train --data mr --embeddings glove-6b-50d --mode non-static "
+                              "--out runs/mr\n         chainrule cnn train --resume runs/mr")
+    _data_options(t, required=False)
+    _model_options(t)
+    t.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation (default: 10 when the data has "
+                                                       "no test split; else the fixed split)")
+    t.add_argument("--out", metavar="DIR", help="run folder: checkpoints, curves, metrics and the model")
+    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR, with its settings")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="accuracy, macro-F1 and confusion matrix of a trained model on labelled data")
+    e.add_argument("model", metavar="DIR", help="a folder written by 'cnn train'")
+    _data_options(e, required=True)
+    e.add_argument("--png", metavar="FILE", help="write the confusion matrix as a PNG")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("predict", help="label sentences given as arguments, or one per line on stdin")
+    r.add_argument("model", metavar="DIR", help="a folder written by 'cnn train'")
+    r.add_argument("sentences", nargs="*", help="sentences to classify (default: read lines from stdin)")
+    r.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    r.set_defaults(func=cmd_predict)
+
+    n = sub.add_parser("ngrams", help="for each filter, the n-grams of the data that activate it most")
+    n.add_argument("model", metavar="DIR", help="a folder written by 'cnn train'")
+    n.add_argument("--data", help="labelled data or a text file with one sentence per line (default: the "
+                                  "model's training data)")
+    n.add_argument("--top", type=int, default=5, help="n-grams per filter (default 5)")
+    n.add_argument("--filters", type=int, metavar="N", help="show only the first N filters")
+    n.add_argument("--json", action="store_true", help="print the report as JSON")
+    n.set_defaults(func=cmd_ngrams)
+
+    c = sub.add_parser("compare", help="the four embedding modes and a bag-of-n-grams baseline on the same folds")
+    _data_options(c, required=True)
+    _model_options(c, compare=True)
+    c.add_argument("--cv", type=int, default=10, metavar="K", help="folds (default 10; ignored when the data has "
+                                                                    "its own test split)")
+    c.add_argument("--folds", type=int, metavar="N", help="run only the first N of the K folds (a quicker estimate)")
+    c.add_argument("--modes", default="rand,static,non-static,multichannel",
+                   help="comma-separated CNN modes (default: all four)")
+    c.add_argument("--rand-dim", type=int, help="embedding width of the rand mode (default: the vectors' width; "
+                                                "Kim's was 300)")
+    c.add_argument("--json", metavar="FILE", help="also write the table, with every fold, as JSON")
+    c.add_argument("--out", metavar="DIR", help="keep each mode's runs in DIR/<mode> (resumable with --resume)")
+    c.add_argument("--resume", action="store_true", help="continue an interrupted comparison in --out DIR")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_compare)
+
+
+# -------------------------------------------------------------------- options
+def _data_options(p, required):
+    p.add_argument("--data", required=required,
+                   help="mr, mr-vader, a TSV/CSV/fastText file, or a folder with train and test files")
+    p.add_argument("--label-column", help="the label column of a TSV/CSV file, by name or 0-based index")
+    p.add_argument("--text-column", help="the text column of a TSV/CSV file, by name or 0-based index")
+    p.add_argument("--format", choices=("tsv", "csv", "fasttext"), help="file format (default: guessed)")
+
+
+def _int_list(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 3,4,5, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one filter width")
+    return values
+
+
+def _padding(text):
+    if text == "same":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"padding is a number of words or 'same', not {text!r}") from None
+
+
+def _model_options(p, compare=False):
+    from ..cnn.config import CNNConfig
+    d = CNNConfig()
+    g = p.add_argument_group("model (Kim's defaults)")
+    g.add_argument("--embeddings", default="glove-6b-50d" if compare else None,
+                   help="pretrained vectors: glove-6b-50d, a word2vec/GloVe file, or none"
+                        + (" (default glove-6b-50d)" if compare else " (needed by every mode but rand)"))
+    if not compare:
+        g.add_argument("--mode", default=d.mode, choices=("rand", "static", "non-static", "multichannel"),
+                       help="embeddings: random and trained, pretrained frozen, pretrained fine-tuned, or both "
+                            "(default rand)")
+    g.add_argument("--embed-dim", type=int, help="embedding width (default: the vectors' width, or 300 for rand)")
+    g.add_argument("--vector-std", type=float, default=d.vector_std,
+                   help="rescale pretrained vectors to this element standard deviation, 0 to keep them as they "
+                        "are (default 0.144, word2vec's scale, that of U[-0.25, 0.25])")
+    g.add_argument("--filters", type=_int_list, default=list(d.filters), help="filter widths (default 3,4,5)")
+    g.add_argument("--maps", type=int, default=d.maps, help="feature maps per filter width (default 100)")
+    g.add_argument("--activation", choices=("relu", "tanh"), default=d.activation)
+    g.add_argument("--stride", type=int, default=d.stride, help="convolution stride (default 1)")
+    g.add_argument("--padding", type=_padding, default=d.padding,
+                   help="zero words on each side of a sentence for the convolutions, or 'same' (default 0)")
+    g.add_argument("--pool", choices=("max", "avg", "kmax"), default=d.pool, help="pooling over time (default max)")
+    g.add_argument("--pool-size", type=int, help="pool windows of this many positions (default: whole sentence)")
+    g.add_argument("--pool-stride", type=int, help="step between pooling windows (default: --pool-size)")
+    g.add_argument("--k", type=int, default=d.k, help="values kept per map by --pool kmax (default 1)")
+    g.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the output layer (default 0.5)")
+    g.add_argument("--max-norm", type=float, default=d.max_norm,
+                   help="L2 bound on each class's output weights, 0 for none (default 3)")
+    g.add_argument("--features", default="", help="extra token features: length,shape (default none)")
+    g.add_argument("--cased", action="store_true", help="keep case when looking words up (default: lower-case)")
+    g.add_argument("--keep-clitics", action="store_true",
+                   help="keep n't, 's, 're ... attached to their words (default: split, as GloVe and Kim)")
+    g.add_argument("--min-count", type=int, default=d.min_count, help="drop rarer training words (default 1)")
+    g.add_argument("--max-len", type=int, help="pad or cut sentences to this many words (default: the longest "
+                                               "training sentence)")
+    o = p.add_argument_group("training (Kim's defaults)")
+    o.add_argument("--optimizer", choices=("adadelta", "adam"), default=d.optimizer)
+    o.add_argument("--lr", type=float, help="learning rate (default 1.0 for Adadelta, 1e-3 for Adam)")
+    o.add_argument("--rho", type=float, default=d.rho, help="Adadelta's rho (default 0.95)")
+    o.add_argument("--eps", type=float, default=d.eps, help="Adadelta's eps (default 1e-6)")
+    o.add_argument("--batch-size", type=int, default=d.batch_size, help="default 50")
+    o.add_argument("--no-bucket", action="store_true",
+                   help="batches of random sentences (Kim) rather than of similar lengths (faster, the default)")
+    o.add_argument("--epochs", type=int, default=d.epochs, help="default 25")
+    o.add_argument("--dev-fraction", type=float, default=d.dev_fraction,
+                   help="training data held out as dev data when the data has no dev split (default 0.1)")
+    o.add_argument("--patience", type=int, help="stop after this many epochs without a better dev accuracy")
+    o.add_argument("--seed", type=int, default=d.seed, help="random seed: weights, dropout, batches, folds")
+
+
+def _config(args, mode=None):
+    from ..cnn.config import CNNConfig
+    embeddings = args.embeddings
+    if embeddings is not None and embeddings.lower() == "none":
+        embeddings = None
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    try:
+        return CNNConfig(mode=mode or args.mode, embeddings=embeddings, embed_dim=args.embed_dim,
+                         vector_std=args.vector_std or None,
+                         filters=tuple(args.filters), maps=args.maps, activation=args.activation, stride=args.stride,
+                         padding=args.padding, pool=args.pool, pool_size=args.pool_size,
+                         pool_stride=args.pool_stride, k=args.k, dropout=args.dropout,
+                         max_norm=args.max_norm or None, features=features, lower=not args.cased, clitics=not args.keep_clitics,
+                         min_count=args.min_count, max_len=args.max_len, optimizer=args.optimizer, lr=args.lr,
+                         rho=args.rho, eps=args.eps, batch_size=args.batch_size, bucket=not args.no_bucket,
+                         epochs=args.epochs, dev_fraction=args.dev_fraction, patience=args.patience,
+                         seed=args.seed)
+    except ValueError as e:
+        message = str(e).replace("embeddings='glove-6b-50d'", "--embeddings glove-6b-50d")
+        raise CLIError(message) from None
+
+
+def _data_spec(args):
+    return {"data": args.data, "label_column": args.label_column, "text_column": args.text_column,
+            "format": args.format}
+
+
+def _load_data(spec):
+    from ..datasets.labelled import load_labelled
+    return load_labelled(spec["data"], label_column=spec.get("label_column"),
+                         text_column=spec.get("text_column"), format=spec.get("format"))
+
+
+def _log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------- commands
+def cmd_train(args):
+    from ..cnn.config import CNNConfig
+    from ..train.atomic import atomic_write_json
+    if args.resume:
+        out = Path(args.resume)
+        try:
+            spec = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CLIError(f"nothing to resume in {out}: {RUN_FILE} is missing (was it made by "
+                           f"'chainrule cnn train --out {out}'?)") from None
+        config = CNNConfig.from_dict(spec["config"])
+    else:
+        if not args.data:
+            raise CLIError("cnn train needs --data (mr, mr-vader, a file or a folder), or --resume DIR")
+        if not args.out:
+            raise CLIError("cnn train needs --out DIR for the run's checkpoints, metrics and model")
+        out = Path(args.out)
+        if (out / RUN_FILE).exists():
+            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
+        config = _config(args)
+        spec = {"data": _data_spec(args), "cv": args.cv, "config": config.to_dict()}
+    data = _load_data(spec["data"])
+    cv = spec["cv"] if spec["cv"] is not None else (None if data.test is not None else 10)
+    _log(f"data {data.name}: " + ", ".join(f"{k} {v['examples']:,}" for k, v in data.info.items()
+                                           if isinstance(v, dict) and "examples" in v)
+         + (f"; {cv}-fold cross-validation" if cv else "; fixed train/test split"))
+    if not args.resume:
+        out.mkdir(parents=True, exist_ok=True)
+        spec["cv"] = cv
+        atomic_write_json(out / RUN_FILE, spec)
+    show = False if args.no_progress else None
+
+    if cv:
+        from ..cnn.crossval import cross_validate
+        from ..cnn.metrics import format_confusion
+        result = cross_validate(data, config, cv, run_dir=out, resume=bool(args.resume), show_progress=show,
+                                log=_log)
+        if result.info.get("interrupted"):
+            _log(f"stopped; continue with: chainrule cnn train --resume {out}")
+            return result.info["exit_code"]
+        print(result.summary())
+        print(format_confusion(result.confusion_matrix, result.labels))
+        print("per fold: " + ", ".join(f"{f['accuracy']:.2%}" for f in result.folds))
+        print(f"wrote {out / 'cv.json'}, {out / 'confusion.png'}, fold curves in {out}/fold-*/curves.png")
+        return 0
+
+    from ..cnn.metrics import format_confusion
+    from ..cnn.trainer import train_textcnn
+    result = train_textcnn(data.train, config, dev=data.dev, test=data.test, run_dir=out,
+                           resume=bool(args.resume), show_progress=show, log=_log)
+    if result.interrupted:
+        _log(f"stopped; continue with: chainrule cnn train --resume {out}")
+        return result.exit_code
+    t = result.test
+    print(f"best dev accuracy {result.dev_accuracy:.2%} at epoch {result.best_epoch}; test accuracy "
+          f"{t['accuracy']:.2%}, macro-F1 {t['macro_f1']:.4f} ({t['n']} sentences)")
+    print(format_confusion(t["confusion_matrix"], t["labels"]))
+    print(f"wrote the model and {out / 'metrics.json'}, {out / 'confusion.png'}, {out / 'curves.png'}")
+    return 0
+
+
+def _classifier(directory):
+    from ..cnn.classifier import TextClassifier
+    return TextClassifier.load(directory)
+
+
+def cmd_eval(args):
+    from ..cnn.metrics import format_confusion, plot_confusion
+    classifier = _classifier(args.model)
+    data = _load_labelled_any(_data_spec(args))
+    split = data.test if data.test is not None else data.train
+    metrics = classifier.evaluate(split)
+    if args.png:
+        plot_confusion(metrics["confusion_matrix"], metrics["labels"], args.png,
+                       title=f"accuracy {metrics['accuracy']:.1%}")
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{split.source}: accuracy {metrics['accuracy']:.2%}, macro-F1 {metrics['macro_f1']:.4f} "
+          f"({metrics['n']} sentences)")
+    print(format_confusion(metrics["confusion_matrix"], metrics["labels"]))
+    return 0
+
+
+def _load_labelled_any(spec):
+    """Labelled data for scoring: unlike training data, one class only is fine."""
+    from ..datasets.labelled import NAMED, LabelledData, read_labelled_file
+    path = Path(spec["data"])
+    if spec["data"] in NAMED or path.is_dir():
+        return _load_data(spec)
+    split = read_labelled_file(path, spec.get("label_column"), spec.get("text_column"), spec.get("format"))
+    return LabelledData(path.stem, split)
+
+
+def cmd_predict(args):
+    import numpy as np
+    classifier = _classifier(args.model)
+    sentences = args.sentences
+    if not sentences:
+        sentences = [line.rstrip("\n") for line in sys.stdin]
+        sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        raise CLIError("no sentences to classify: give them as arguments or one per line on stdin")
+    probs = classifier.predict_proba(sentences)
+    for sentence, p in zip(sentences, probs):
+        label = classifier.labels[int(np.argmax(p))]
+        if args.json:
+            print(json.dumps({"text": sentence, "label": label,
+                              "probabilities": {c: round(float(v), 6) for c, v in zip(classifier.labels, p)}}))
+        else:
+            shown = " ".join(f"{c}={v:.3f}" for c, v in zip(classifier.labels, p))
+            print(f"{label}\t{shown}\t{sentence}")
+    return 0
+
+
+def cmd_ngrams(args):
+    from ..cnn.ngrams import format_ngrams, top_ngrams
+    if args.top < 1:
+        raise CLIError("--top must be at least 1")
+    classifier = _classifier(args.model)
+    texts = _ngram_texts(args)
+    report = top_ngrams(classifier, texts, top=args.top)
+    if args.filters:
+        report = report[:args.filters]
+    if args.json:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        print(format_ngrams(report))
+    return 0
+
+
+def _ngram_texts(args):
+    if args.data:
+        path = Path(args.data)
+        if path.is_file() and path.suffix.lower() not in (".tsv", ".csv", ".ft", ".fasttext"):
+            # A plain text file: one sentence per line (a labelled file also works through --format).
+            from ..datasets.labelled import decode_utf8
+            return [s for s in decode_utf8(path.read_bytes(), str(path)).splitlines() if s.strip()]
+        spec = {"data": args.data}
+    else:
+        try:
+            spec = json.loads((Path(args.model) / RUN_FILE).read_text(encoding="utf-8"))["data"]
+        except FileNotFoundError:
+            raise CLIError(f"{args.model} does not say what data it was trained on; pass --data") from None
+    data = _load_labelled_any(spec)
+    return data.train.texts
+
+
+def cmd_compare(args):
+    from ..cnn.compare import compare, format_table, table_json
+    from ..train.atomic import atomic_write_json
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    bad = [m for m in modes if m not in ("rand", "static", "non-static", "multichannel")]
+    if bad or not modes:
+        raise CLIError(f"unknown mode(s) {bad}; choose from rand, static, non-static, multichannel")
+    if args.resume and not args.out:
+        raise CLIError("--resume needs --out DIR, the folder of the comparison to continue")
+    config = _config(args, mode="rand")
+    if any(m != "rand" for m in modes) and not config.embeddings:
+        raise CLIError("the static, non-static and multichannel modes need --embeddings (e.g. glove-6b-50d)")
+    data = _load_data(_data_spec(args))
+    rows = compare(data, config, k=args.cv, modes=modes, max_folds=args.folds, rand_dim=args.rand_dim,
+                   run_dir=args.out, resume=args.resume, show_progress=False if args.no_progress else None, log=_log)
+    split = "fixed train/test split" if data.test is not None else (
+        f"{len(rows[0][1].folds) if rows else 0} of {args.cv} folds")
+    print(format_table(rows, title=f"{data.name}: {split}, {config.epochs} epochs, embeddings "
+                                   f"{config.embeddings or 'none'}"))
+    if args.json:
+        atomic_write_json(args.json, {"data": data.name, "config": config.to_dict(), "results": table_json(rows)})
+        print(f"wrote {args.json}")
+    return 0 if len(rows) == len(modes) + 1 else 130

@@ -1,0 +1,92 @@
+"""CNNConfig: every setting of a TextCNN training run, defaulting to Kim (2014)'s."""
+from dataclasses import asdict, dataclass, field, fields
+
+from ..models.textcnn import ACTIVATIONS, MODES, POOLS
+
+
+@dataclass
+class CNNConfig:
+    # Embeddings. ``embeddings``: a named set (glove-6b-50d) or a word2vec/GloVe file; needed by
+    # every mode but rand. ``embed_dim`` None: the vectors' width, or 300 (Kim's) for rand.
+    mode: str = "rand"
+    embeddings: str = None
+    embed_dim: int = None
+    vector_std: float = 0.25 / 3 ** 0.5  # rescale pretrained vectors to word2vec's scale; None: as they are
+    # Convolutions and pooling (TextCNN's arguments).
+    filters: tuple = (3, 4, 5)
+    maps: int = 100
+    activation: str = "relu"
+    stride: int = 1
+    padding: object = 0           # words of zeros on each side, or "same"
+    pool: str = "max"
+    pool_size: int = None         # None: pool over the whole sentence
+    pool_stride: int = None
+    k: int = 1                    # for pool="kmax"
+    dropout: float = 0.5
+    max_norm: float = 3.0
+    features: tuple = ()          # built-in token features: "length", "shape"
+    # Text.
+    lower: bool = True
+    clitics: bool = True          # split n't 's 're ... off their words (Kim, Penn Treebank, GloVe)
+    min_count: int = 1
+    max_len: int = None           # None: the longest training sentence
+    # Optimisation: Adadelta(rho=0.95, eps=1e-6), mini-batches of 50, 25 epochs.
+    optimizer: str = "adadelta"
+    lr: float = None              # None: 1.0 for Adadelta, 1e-3 for Adam
+    rho: float = 0.95
+    eps: float = 1e-6
+    batch_size: int = 50
+    bucket: bool = True           # batches of similar-length sentences (faster; see cnn/sampler.py)
+    epochs: int = 25
+    dev_fraction: float = 0.1     # of the training data, when the data has no dev split
+    patience: int = None          # early stopping on dev accuracy; None trains all epochs
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # free-form notes kept with the run (the data's name, ...)
+
+    def __post_init__(self):
+        self.filters = tuple(int(w) for w in self.filters)
+        self.features = tuple(self.features)
+        if self.padding != "same":
+            self.padding = int(self.padding)
+        checks = [(self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+                  (self.pool in POOLS, f"pool must be one of {', '.join(POOLS)}"),
+                  (self.activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}"),
+                  (self.optimizer in ("adadelta", "adam"), "optimizer must be adadelta or adam"),
+                  (bool(self.filters) and min(self.filters) >= 1, "filter widths must be positive"),
+                  (self.maps >= 1 and self.batch_size >= 1 and self.epochs >= 1,
+                   "maps, batch_size and epochs must be positive"),
+                  (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+                  (0 <= self.dev_fraction < 1, "dev_fraction must be in [0, 1)")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"CNNConfig: {message} (got {self._show()})")
+        if self.mode != "rand" and not self.embeddings:
+            raise ValueError(f"CNNConfig: mode {self.mode!r} needs pretrained embeddings "
+                             "(e.g. embeddings='glove-6b-50d'); only mode 'rand' trains without them")
+
+    def _show(self):
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "extra")
+
+    @property
+    def learning_rate(self):
+        if self.lr is not None:
+            return self.lr
+        return 1.0 if self.optimizer == "adadelta" else 1e-3
+
+    def to_dict(self):
+        d = asdict(self)
+        d["filters"], d["features"] = list(self.filters), list(self.features)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"CNNConfig: unknown settings {unknown}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        d = self.to_dict()
+        d.update(changes)
+        return CNNConfig.from_dict(d)

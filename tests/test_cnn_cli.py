@@ -1,0 +1,129 @@
+"""``chainrule cnn``: train (CV and fixed split), resume, eval, predict, ngrams, compare, and user errors."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+
+POS = ["good", "great", "fine", "lovely", "superb"]
+NEG = ["bad", "awful", "poor", "dull", "boring"]
+FILL = ["the", "a", "movie", "film", "was", "is", "very", "quite", "plot", "acting"]
+SMALL = ["--maps", "6", "--embed-dim", "12", "--filters", "2,3", "--epochs", "3", "--optimizer", "adam", "--lr",
+         "0.02", "--no-progress"]
+
+
+def lines(n, seed):
+    g = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        words = list(g.choice(FILL, size=g.integers(3, 10)))
+        words.insert(int(g.integers(len(words) + 1)), (POS if i % 2 else NEG)[g.integers(5)])
+        out.append(f"{'pos' if i % 2 else 'neg'}\t{' '.join(words)}")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder of train/test files and a model trained on it with the fixed split."""
+    root = tmp_path_factory.mktemp("cnn")
+    data = root / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text(lines(200, 0), encoding="utf-8")
+    (data / "test.tsv").write_text(lines(60, 1), encoding="utf-8")
+    out = root / "run"
+    assert main(["cnn", "train", "--data", str(data), "--out", str(out), "--features", "length,shape", *SMALL]) == 0
+    return root, data, out
+
+
+def test_train_fixed_split_writes_run_folder(trained, capsys):
+    _, _, out = trained
+    for name in ("model.npz", "cnn.json", "vocab.json", "metrics.json", "history.json", "curves.png",
+                 "confusion.png", "run.json", "best.ckpt.npz", "last.ckpt.npz"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 60 and 0 <= metrics["test"]["accuracy"] <= 1
+
+
+def test_predict_arguments_and_stdin(trained, capsys, monkeypatch):
+    _, _, out = trained
+    assert main(["cnn", "predict", str(out), "a lovely film", "the plot was awful"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2 and rows[0].split("\t")[0] in ("pos", "neg") and "pos=" in rows[0]
+    monkeypatch.setattr("sys.stdin", io.StringIO("superb acting\n\nboring plot\n"))
+    assert main(["cnn", "predict", str(out), "--json"]) == 0
+    objs = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [o["text"] for o in objs] == ["superb acting", "boring plot"]
+    assert sum(objs[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_eval_prints_metrics_and_writes_png(trained, capsys, tmp_path):
+    _, data, out = trained
+    assert main(["cnn", "eval", str(out), "--data", str(data / "test.tsv"), "--png", str(tmp_path / "cm.png")]) == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "macro-F1" in text and "true \\ pred" in text
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_with_unseen_label_names_file_and_line(trained, capsys, tmp_path):
+    _, _, out = trained
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("pos\ta fine film\nmeh\ta film\n", encoding="utf-8")
+    assert main(["cnn", "eval", str(out), "--data", str(bad)]) == 2
+    assert "bad.tsv line 2: label 'meh' was never seen in training" in capsys.readouterr().err
+
+
+def test_ngrams_report(trained, capsys):
+    _, _, out = trained
+    assert main(["cnn", "ngrams", str(out), "--top", "2", "--filters", "3"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("filter ") == 3 and "(width 2, map 0)" in text
+    assert main(["cnn", "ngrams", str(out), "--top", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report) == 12 and all(len(f["ngrams"]) == 1 for f in report)
+
+
+def test_cross_validation_and_resume_of_a_finished_run(tmp_path, capsys):
+    data = tmp_path / "all.tsv"
+    data.write_text(lines(120, 2), encoding="utf-8")
+    out = tmp_path / "cv"
+    assert main(["cnn", "train", "--data", str(data), "--cv", "2", "--out", str(out), *SMALL]) == 0
+    text = capsys.readouterr().out
+    assert "2-fold accuracy" in text and "per fold:" in text
+    cv = json.loads((out / "cv.json").read_text())
+    assert len(cv["folds"]) == 2
+    # The same --out again is refused; --resume finds both folds done.
+    assert main(["cnn", "train", "--data", str(data), "--out", str(out), *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["cnn", "train", "--resume", str(out)]) == 0
+    assert "already done" in capsys.readouterr().err
+
+
+def test_compare_table_and_json(tmp_path, capsys):
+    data = tmp_path / "all.tsv"
+    data.write_text(lines(90, 3), encoding="utf-8")
+    report = tmp_path / "table.json"
+    assert main(["cnn", "compare", "--data", str(data), "--embeddings", "none", "--modes", "rand", "--cv", "3",
+                 "--folds", "1", "--json", str(report), *SMALL]) == 0
+    text = capsys.readouterr().out
+    assert "CNN-rand" in text and "bag-of-n-grams" in text
+    assert set(json.loads(report.read_text())["results"]) == {"CNN-rand", "bag-of-n-grams"}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cnn", "train", "--data", "mr"], "needs --out"),
+    (["cnn", "train", "--out", "x"], "needs --data"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--mode", "static"], "needs pretrained embeddings"),
+    (["cnn", "compare", "--data", "mr", "--embeddings", "none"], "need --embeddings"),
+    (["cnn", "predict", "no/such/run", "hi"], "no trained CNN at no/such/run"),
+])
+def test_user_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+    assert main(["cnn", "train", "--resume", str(tmp_path)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
