@@ -107,7 +107,23 @@ def mlp_step(args):
     return result
 
 
+def lm_step(args):
+    from ..lm.compare import demo
+
+    out = os.path.join(args.out, "lm_kjv") if args.out else None
+    result = demo("kjv", out_dir=out)
+    return {f"{row.name} test ppl": row.test.ppl for row in (result.best_ngram, result.neural, result.mixture)}
+
+
+def cnn_step(args):
+    from ..cnn.compare import demo_run
+
+    demo_run()
+
+
 STEPS = [
+    Step("lm", "Kneser-Ney orders 2-5, Bengio's neural LM and their mixture on the King James Bible", lm_step),
+    Step("cnn", "Kim's TextCNN (rand, non-static GloVe) against bag-of-n-grams on movie reviews", cnn_step),
     Step("explain", "backpropagation step by step on L = c*(a+2*b)", explain_step),
     Step("logistic", "logistic regression on breast-cancer data", logistic_step),
     Step("mlp", "an MLP with dropout on the same data", mlp_step),

@@ -1,0 +1,202 @@
+"""Kneser-Ney against the neural LM and their mixture, on the same data, scored the same way.
+
+    from chainrule.lm.compare import run_compare
+    result = run_compare("kjv", LMConfig(order=5, emb=60, hidden=200, direct=True, epochs=5))
+    print(result.table())
+
+One vocabulary (from the training split) serves every model. Kneser-Ney is
+fitted at each order in ``orders`` and the order with the lowest validation
+perplexity is kept; the neural LM is trained with early stopping on
+validation; the mixture weight is tuned on validation. Test perplexities are
+then reported once for each. Every model scores exactly the same tokens -
+each word of each sentence plus its ``</s>`` - and the comparison checks
+that the counts agree before it reports anything.
+"""
+import math
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from ..models.mixture import Mixture
+from ..models.ngram import DiscountWarning, KneserNeyLM
+from ..models.perplexity import Score
+from .data import prepare_data
+from .trainer import LMConfig, train_lm
+
+SPLITS = ("valid", "test")
+
+
+@dataclass
+class ModelScores:
+    name: str
+    valid: Score
+    test: Score
+    detail: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self):
+        return {"model": self.name, "detail": self.detail,
+                "valid_ppl": self.valid.ppl, "test_ppl": self.test.ppl,
+                "valid_tokens": self.valid.n_tokens, "test_tokens": self.test.n_tokens,
+                "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class CompareResult:
+    corpus: str
+    vocab_size: int
+    train_tokens: int
+    ngram: list                 # ModelScores of Kneser-Ney at each order
+    best_ngram: ModelScores     # the order chosen on validation
+    neural: ModelScores
+    mixture: ModelScores
+    mixture_weight: float       # weight of the neural LM
+    tokens_per_s: float         # neural LM training throughput
+    samples: list = field(default_factory=list)
+
+    def rows(self):
+        return self.ngram + [self.neural, self.mixture]
+
+    def improvement(self, scores):
+        """How much lower than the best Kneser-Ney order the test perplexity of ``scores`` is (0.2 = 20%)."""
+        return 1 - scores.test.ppl / self.best_ngram.test.ppl
+
+    def table(self):
+        lines = [f"{self.corpus}: vocabulary {self.vocab_size:,}, {self.train_tokens:,} training tokens",
+                 f"{'model':<22} {'valid ppl':>10} {'test ppl':>10} {'valid N':>9} {'test N':>9}  test vs best KN"]
+        for row in self.rows():
+            if row is self.best_ngram:
+                note = "chosen on valid"
+            elif row is self.neural or row is self.mixture:
+                note = f"{-self.improvement(row):+.1%}"
+            else:
+                note = ""
+            lines.append(f"{row.name:<22} {row.valid.ppl:>10.2f} {row.test.ppl:>10.2f} {row.valid.n_tokens:>9,} "
+                         f"{row.test.n_tokens:>9,}  {note}")
+        lines.append(f"mixture weight of the neural LM (tuned on valid): {self.mixture_weight:.3f}; "
+                     f"neural LM training: {self.tokens_per_s:,.0f} tokens/s")
+        return "\n".join(lines)
+
+    def as_dict(self):
+        return {"corpus": self.corpus, "vocab_size": self.vocab_size, "train_tokens": self.train_tokens,
+                "models": [r.as_dict() for r in self.rows()], "best_ngram": self.best_ngram.name,
+                "mixture_weight": self.mixture_weight, "tokens_per_s": self.tokens_per_s,
+                "neural_vs_best_ngram": self.improvement(self.neural),
+                "mixture_vs_best_ngram": self.improvement(self.mixture),
+                "samples": self.samples}
+
+
+def fit_ngrams(data, orders=(2, 3, 4, 5), log=print):
+    """Kneser-Ney at each order on ``data``'s training split; returns [(model, ModelScores)]."""
+    out = []
+    for order in orders:
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DiscountWarning)
+            lm = KneserNeyLM(order).fit(data.tokens["train"], vocab=data.vocab.itos)
+        for message in dict.fromkeys(str(w.message) for w in caught):  # each once
+            log(f"  note: {message}")
+        scores = ModelScores(f"Kneser-Ney {order}-gram", lm.score(data.tokens["valid"]),
+                             lm.score(data.tokens["test"]), detail=f"order {order}",
+                             seconds=time.perf_counter() - start)
+        log(f"  KN {order}-gram: valid ppl {scores.valid.ppl:.2f}, test ppl {scores.test.ppl:.2f} "
+            f"({scores.seconds:.1f} s)")
+        out.append((lm, scores))
+    return out
+
+
+def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, json_path=None, n_samples=0,
+                verbose=True, show_progress=None):
+    """Fit Kneser-Ney at ``orders``, train the neural LM of ``config`` and tune the mixture; returns a
+    CompareResult (``.table()`` prints it). ``out_dir`` keeps the neural LM's run directory (a
+    temporary one is used otherwise); ``json_path`` writes the table as JSON; ``n_samples``
+    sentences are generated from the neural LM for a look at what it learned."""
+    from .generate import generate, join_tokens
+    from .run import load_run
+
+    log = print if verbose else (lambda *a, **k: None)
+    config = LMConfig.from_dict(config) if isinstance(config, dict) else (config or LMConfig())
+    config.corpus = str(corpus)
+    config.check()
+    data = prepare_data(corpus, lower=config.lower, min_count=config.min_count, max_vocab=config.max_vocab or None)
+    for split in ("train",) + SPLITS:
+        data.examples(split, config.context_size)  # a context too long for the corpus fails before any work
+    log(f"{data.name}: vocabulary {len(data.vocab):,} (min_count {config.min_count}); tokens scored: "
+        f"valid {data.n_tokens('valid'):,}, test {data.n_tokens('test'):,}; "
+        f"OOV rate valid {data.oov_rate('valid'):.2%}, test {data.oov_rate('test'):.2%}")
+
+    log("Kneser-Ney:")
+    fitted = fit_ngrams(data, orders, log)
+    best_lm, best_ngram = min(fitted, key=lambda pair: pair[1].valid.ppl)
+
+    log(f"neural LM (n={config.order}, emb {config.emb}, hidden {config.hidden}, direct {config.direct}):")
+    with tempfile.TemporaryDirectory(prefix="chainrule-compare-") as tmp:
+        run_dir = out_dir or tmp
+        start = time.perf_counter()
+        result = train_lm(config, run_dir, data=data, verbose=verbose, show_progress=show_progress)
+        seconds = time.perf_counter() - start
+        model = load_run(run_dir).model  # the best epoch's weights
+    tokens_per_s = _mean([v for v in result.history["tokens_per_s"] if v])
+    neural_logp = {}
+    for split in SPLITS:
+        X, y = data.examples(split, config.context_size)
+        neural_logp[split] = model.log_probs(X, y)
+    neural = ModelScores("neural LM", *(_score(neural_logp[s]) for s in SPLITS),
+                         detail=f"n={config.order} emb={config.emb} hidden={config.hidden} direct={config.direct}",
+                         seconds=seconds)
+
+    ngram_logp = {split: best_lm.token_logprobs(data.tokens[split]) for split in SPLITS}
+    mix = Mixture().fit(neural_logp["valid"], ngram_logp["valid"])
+    mixture = ModelScores("mixture", *(_score(mix.log_probs(neural_logp[s], ngram_logp[s])) for s in SPLITS),
+                          detail=f"{mix.weight:.3f} neural + {1 - mix.weight:.3f} {best_ngram.name}")
+
+    rows = [s for _, s in fitted] + [neural, mixture]
+    for split in SPLITS:
+        counts = {r.name: getattr(r, split).n_tokens for r in rows}
+        if set(counts.values()) != {data.n_tokens(split)}:
+            raise RuntimeError(f"models scored different numbers of {split} tokens: {counts} "
+                               f"(expected {data.n_tokens(split)} for every one)")
+
+    samples = []
+    if n_samples:
+        for tokens in generate(model, data.vocab, n=n_samples, seed=config.seed, temperature=0.8, top_k=50,
+                               allow_unk=False, max_len=40):
+            samples.append(join_tokens(tokens))
+    out = CompareResult(corpus=data.name, vocab_size=len(data.vocab), train_tokens=data.n_tokens("train"),
+                        ngram=[s for _, s in fitted], best_ngram=best_ngram, neural=neural, mixture=mixture,
+                        mixture_weight=mix.weight, tokens_per_s=tokens_per_s, samples=samples)
+    if json_path:
+        from ..train.atomic import atomic_write_json
+        atomic_write_json(json_path, out.as_dict())
+    return out
+
+
+def _score(logp):
+    return Score(float(-logp.sum()), int(logp.size))
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else math.nan
+
+
+#: The `make demo` configuration: about 8 minutes of training on kjv with 2 shared cores.
+DEMO_CONFIG = {"order": 5, "emb": 64, "hidden": 192, "dropout": 0.1, "optimizer": "adam", "lr": 2e-3,
+               "schedule": "exponential", "lr_decay": 0.5, "batch_size": 256, "epochs": 2, "patience": 1,
+               "lower": True, "min_count": 3, "seed": 0}
+
+
+def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True):
+    """The language-model part of ``make demo``: the comparison table and a few generated sentences.
+
+    Trains the small ``DEMO_CONFIG`` model (the benchmark's larger settings
+    are in benchmarks/bench_lm.py) and prints what ``lm compare`` prints.
+    """
+    result = run_compare(corpus, LMConfig(**DEMO_CONFIG), out_dir=out_dir, n_samples=n_samples, verbose=verbose,
+                         show_progress=None)
+    print()
+    print(result.table())
+    print("\nsentences sampled from the neural LM (temperature 0.8, top-k 50):")
+    for s in result.samples:
+        print("  " + s)
+    return result

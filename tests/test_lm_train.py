@@ -1,0 +1,161 @@
+"""Training the neural LM: learning, run-directory files, exact resume after an interruption, early stopping.
+
+The corpus is a tiny synthetic grammar written by the tests (``write_corpus``,
+also used by the generation and CLI tests), so each run takes well under a second.
+"""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from chainrule.lm.data import prepare_data
+from chainrule.lm.run import load_run
+from chainrule.lm.trainer import LMConfig, evaluate_model, resume_lm, train_lm
+from chainrule.train.checkpoint import CheckpointError, CheckpointNotFoundError
+
+SUBJECTS = ["the cat", "the dog", "a bird", "my friend", "the king", "a child"]
+VERBS = ["sees", "likes", "finds", "follows", "hears"]
+OBJECTS = ["the mat", "a tree", "the river", "the house", "a song", "the road"]
+ENDINGS = [".", "today .", "again .", "at night ."]
+
+
+def grammar_sentences(n, seed):
+    rng = np.random.default_rng(seed)
+    pick = lambda options: options[rng.integers(len(options))]
+    return [f"{pick(SUBJECTS)} {pick(VERBS)} {pick(OBJECTS)} {pick(ENDINGS)}" for _ in range(n)]
+
+
+def write_corpus(folder, n_train=150, n_valid=30, n_test=30):
+    """train.txt, valid.txt and test.txt, one sentence per line; returns the folder as a str."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("train", n_train, 0), ("valid", n_valid, 1), ("test", n_test, 2)):
+        (folder / f"{name}.txt").write_text("\n".join(grammar_sentences(n, seed)) + "\n", encoding="utf-8")
+    return str(folder)
+
+
+def tiny_config(corpus, **changes):
+    values = {"corpus": corpus, "order": 3, "emb": 8, "hidden": 16, "direct": True, "dropout": 0.1,
+              "optimizer": "adam", "lr": 0.01, "epochs": 2, "batch_size": 32, "seed": 7, "patience": 0}
+    values.update(changes)
+    return LMConfig(**values)
+
+
+def weights(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(tmp_path / "corpus")
+
+
+def test_training_learns_and_writes_the_run_directory(corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train_lm(tiny_config(corpus, epochs=3), out, verbose=False)
+    assert result.status == "finished" and result.epochs == 3
+    data = result.data
+    vocab_words = len(data.vocab) - 4
+    # The grammar allows few continuations: far below a uniform guess over the vocabulary.
+    assert result.best_val_ppl < vocab_words / 3
+    assert result.history["val_ppl"][-1] < result.history["val_ppl"][0]
+    for name in ("config.json", "vocab.json", "best.ckpt.npz", "last.ckpt.npz", "history.json", "curves.png"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["order"] == 3 and config["model"]["direct"] is True
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["val_ppl"]) == 3 and history["tokens_per_s"][0] > 0
+
+    run = load_run(out)
+    score = evaluate_model(run.model, data, "valid")
+    assert score.ppl == pytest.approx(result.best_val_ppl, rel=1e-9)
+    assert score.n_tokens == data.n_tokens("valid") == sum(len(s.split()) + 1 for s in grammar_sentences(30, 1))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(corpus, tmp_path):
+    """SIGTERM in the middle of epoch 2, then resume: same weights and history as one uninterrupted run."""
+    straight = train_lm(tiny_config(corpus), tmp_path / "straight", verbose=False)
+
+    def terminate(epoch, step):
+        if epoch == 1 and step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by the trainer's GracefulInterrupt
+
+    out = tmp_path / "interrupted"
+    first = train_lm(tiny_config(corpus), out, callback=terminate, verbose=False)
+    assert first.status == "interrupted" and first.exit_code == 128 + signal.SIGTERM
+    assert first.epochs == 1
+    resumed = resume_lm(out, verbose=False)
+    assert resumed.status == "finished" and resumed.epochs == 2
+    assert_same_weights(weights(straight.model), weights(resumed.model))
+    assert resumed.history["val_ppl"] == straight.history["val_ppl"]
+    assert resumed.history["train_loss"] == straight.history["train_loss"]
+    assert_same_weights(weights(load_run(tmp_path / "straight").model), weights(load_run(out).model))
+
+
+def test_one_epoch_then_resume_for_another_equals_two_epochs(corpus, tmp_path):
+    config = {"epochs": 2, "schedule": "exponential", "lr_decay": 0.5}
+    straight = train_lm(tiny_config(corpus, **config), tmp_path / "a", verbose=False)
+    train_lm(tiny_config(corpus, **dict(config, epochs=1)), tmp_path / "b", verbose=False)
+    resumed = resume_lm(tmp_path / "b", epochs=2, verbose=False)
+    assert_same_weights(weights(straight.model), weights(resumed.model))
+    assert resumed.history["val_ppl"] == straight.history["val_ppl"]
+    assert resumed.history["lr"] == straight.history["lr"] == [0.01, 0.005]  # halved after each epoch
+
+
+def test_early_stopping_and_best_checkpoint(corpus, tmp_path):
+    # lr=0 never improves on the first epoch's validation perplexity.
+    result = train_lm(tiny_config(corpus, lr=0.0, epochs=10, patience=2, dropout=0.0), tmp_path / "run",
+                      verbose=False)
+    assert result.status == "early_stop"
+    assert result.epochs == 3  # the first epoch sets the best, two more fail to improve it
+
+
+def test_bad_input_is_reported(corpus, tmp_path):
+    with pytest.raises(ValueError, match=r"context_size=9 is longer than every sentence"):
+        train_lm(tiny_config(corpus, order=10), tmp_path / "long", verbose=False)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        train_lm(tiny_config(corpus, optimizer="rmsprop"), tmp_path / "opt", verbose=False)
+    with pytest.raises(ValueError, match="unknown corpus 'no-such-corpus'.*known: austen, kjv"):
+        train_lm(tiny_config("no-such-corpus"), tmp_path / "x", verbose=False)
+    train_lm(tiny_config(corpus, epochs=1), tmp_path / "run", verbose=False)
+    with pytest.raises(ValueError, match="already holds a training run.*--resume"):
+        train_lm(tiny_config(corpus, epochs=1), tmp_path / "run", verbose=False)
+
+
+def test_missing_or_corrupt_checkpoint(corpus, tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="not a directory"):
+        load_run(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointNotFoundError, match="no run configuration"):
+        load_run(tmp_path / "empty")
+    with pytest.raises(CheckpointNotFoundError):
+        resume_lm(tmp_path / "empty", verbose=False)
+    out = tmp_path / "run"
+    train_lm(tiny_config(corpus, epochs=1), out, verbose=False)
+    data = (out / "best.ckpt.npz").read_bytes()
+    (out / "best.ckpt.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="best.ckpt.npz"):
+        load_run(out)
+
+
+def test_pretrained_embeddings_frozen(corpus, tmp_path):
+    from chainrule.datasets import save_word2vec_text
+
+    data = prepare_data(corpus)
+    words = data.vocab.itos[4:]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 6)).astype(np.float32)
+    path = tmp_path / "vectors.txt"
+    save_word2vec_text(path, words, vectors)
+    result = train_lm(tiny_config(corpus, epochs=1, emb=99, pretrained=str(path), freeze=True), tmp_path / "run",
+                      data=data, verbose=False)
+    table = result.model.embedding.weight.data
+    assert table.shape == (len(data.vocab), 6)  # the vectors set the embedding size
+    np.testing.assert_array_equal(table[4:], vectors)  # frozen: unchanged by training
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["emb"] == 6
