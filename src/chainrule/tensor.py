@@ -394,35 +394,6 @@ def _count_consumers(root):
     return pending
 
 
-def _topological_order(root):
-    """Non-leaf nodes reachable from ``root`` that need a gradient, parents first.
-
-    For tools that walk a graph (backward itself uses ``_count_consumers``).
-    An explicit stack instead of recursion keeps very deep graphs working.
-    """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        ctx = node._ctx
-        if ctx.freed:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time: its saved values were "
-                "freed by the first backward(). Pass retain_graph=True to the first call "
-                "if you need to backpropagate through it again.")
-        stack.append((node, True))
-        for parent in ctx.parents:
-            if parent.requires_grad and parent._ctx is not None and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
-
-
 def _lift(value, like):
     """Wrap a Python scalar or array so it can meet ``like`` in an op (no gradient)."""
     if isinstance(value, Tensor):
