@@ -159,3 +159,15 @@ def test_pretrained_embeddings_frozen(corpus, tmp_path):
     assert table.shape == (len(data.vocab), 6)  # the vectors set the embedding size
     np.testing.assert_array_equal(table[4:], vectors)  # frozen: unchanged by training
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["emb"] == 6
+
+
+def test_tied_model_trains_and_reloads(corpus, tmp_path):
+    out = tmp_path / "tied"
+    result = train_lm(tiny_config(corpus, emb=16, hidden=16, tie=True, epochs=2), out, verbose=False)
+    assert result.history["val_ppl"][-1] < result.history["val_ppl"][0]
+    assert json.loads((out / "config.json").read_text())["model"]["tie"] is True
+    run = load_run(out)
+    assert run.model.output is None
+    assert evaluate_model(run.model, result.data, "valid").ppl == pytest.approx(result.best_val_ppl, rel=1e-9)
+    with pytest.raises(ValueError, match="hidden must equal emb"):
+        tiny_config(corpus, emb=8, hidden=16, tie=True).check()

@@ -19,12 +19,17 @@ def _torch_twin(model):
             v, m, ctx, h = model.vocab_size, model.emb_dim, model.context_size, model.hidden_size
             self.embedding = tnn.Embedding(v, m)
             self.hidden = tnn.Linear(ctx * m, h)
-            self.output = tnn.Linear(h, v)
+            self.tied = model.output is None
+            if self.tied:  # the output weights are the embedding table
+                self.output_bias = tnn.Parameter(torch.zeros(v))
+            else:
+                self.output = tnn.Linear(h, v)
             self.direct = tnn.Linear(ctx * m, v, bias=False) if model.direct is not None else None
 
         def forward(self, ids):
             e = self.embedding(ids).reshape(ids.shape[0], -1)
-            z = self.output(torch.tanh(self.hidden(e)))
+            h = torch.tanh(self.hidden(e))
+            z = h @ self.embedding.weight.T + self.output_bias if self.tied else self.output(h)
             return z + self.direct(e) if self.direct is not None else z
 
     twin = Twin().double()
@@ -34,10 +39,12 @@ def _torch_twin(model):
     return twin
 
 
-@pytest.mark.parametrize("direct", [False, True])
-def test_matches_pytorch_forward_and_backward(direct):
+@pytest.mark.parametrize("direct,tie", [(False, False), (True, False), (False, True), (True, True)])
+def test_matches_pytorch_forward_and_backward(direct, tie):
     cr.manual_seed(0)
-    model = NeuralLM(vocab_size=23, context_size=3, emb_dim=5, hidden=7, direct=direct)
+    model = NeuralLM(vocab_size=23, context_size=3, emb_dim=5, hidden=5 if tie else 7, direct=direct, tie=tie)
+    if tie:  # a non-zero bias, so the tied path's bias is checked too
+        model.output_bias.data[...] = cr.randn(23).data * 0.1
     if direct:  # start from non-zero direct weights so their effect is checked
         model.direct.weight.data[...] = cr.randn(23, 15).data * 0.1
     rng = np.random.default_rng(1)
@@ -62,6 +69,18 @@ def test_matches_pytorch_forward_and_backward(direct):
     assert sorted(names) == sorted(grads)
     for name, p in model.named_parameters():
         np.testing.assert_allclose(p.grad, grads[name].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_tied_model_shares_one_table_and_checks_its_sizes():
+    model = NeuralLM(vocab_size=13, context_size=2, emb_dim=6, hidden=6, tie=True)
+    names = dict(model.named_parameters())
+    assert "output.weight" not in names and "output_bias" in names
+    assert sum(p.data.size for p in model.parameters()) == 13 * 6 + (12 * 6 + 6) + 13
+    with pytest.raises(ValueError, match="hidden must equal emb_dim"):
+        NeuralLM(vocab_size=13, context_size=2, emb_dim=6, hidden=8, tie=True)
+    with pytest.raises(ValueError, match="cannot be frozen"):
+        NeuralLM(vocab_size=13, context_size=2, emb_dim=6, hidden=6, tie=True, pretrained=np.zeros((13, 6)),
+                 freeze=True)
 
 
 def test_log_probs_sum_to_one_and_match_cross_entropy():

@@ -39,6 +39,7 @@ _MODEL_OPTIONS = [
                                         "name such as glove-6b-50d)")),
 ]
 _FLAGS = [("--direct", "direct", "direct connections from the embeddings to the output"),
+          ("--tie", "tie", "use the embedding table as the output weights (needs --hidden equal to --emb)"),
           ("--lower", "lower", "lower-case the text"),
           ("--freeze", "freeze", "keep the pretrained embeddings fixed")]
 _RESUMABLE = {"epochs", "patience"}

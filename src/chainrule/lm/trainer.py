@@ -44,6 +44,7 @@ class LMConfig:
     emb: int = 60               # embedding size m
     hidden: int = 100           # hidden units H
     direct: bool = False        # direct connections from the embeddings to the output
+    tie: bool = False           # the output weights are the embedding table (needs hidden == emb)
     dropout: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -79,6 +80,11 @@ class LMConfig:
             raise ValueError(f"unknown schedule {self.schedule!r} (known: {', '.join(SCHEDULES)})")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.tie and self.hidden != self.emb:
+            raise ValueError(f"tie shares the embedding table with the output layer, so hidden must equal emb "
+                             f"(got hidden {self.hidden}, emb {self.emb})")
+        if self.tie and self.freeze:
+            raise ValueError("tie trains the embedding table as the output weights: it cannot be frozen")
         if self.freeze and not self.pretrained:
             raise ValueError("freeze keeps pretrained embeddings fixed: give pretrained vectors too")
         return self
@@ -113,7 +119,7 @@ def build_model(config, vocab, log=print):
             # The vectors decide the embedding size; config.json records the real one.
             config.emb = emb
     return NeuralLM(len(vocab), config.context_size, emb_dim=emb, hidden=config.hidden, direct=config.direct,
-                    dropout=config.dropout, pretrained=pretrained, freeze=config.freeze)
+                    dropout=config.dropout, pretrained=pretrained, freeze=config.freeze, tie=config.tie)
 
 
 def make_optimizer(config, model):

@@ -7,11 +7,16 @@ distribution is
     h = tanh(W e + b),   z = U h + d (+ W_d e),   p = softmax(z)
 
 The optional ``W_d e`` term is the paper's "direct connections" from the
-embeddings to the output. The model returns the logits z; training applies
+embeddings to the output. With ``tie=True`` the output weights U are the
+embedding table E itself (Press & Wolf 2017, "Using the Output Embedding to
+Improve Language Models"): z = E h + d, which needs hidden == emb_dim. One
+table then learns from both ends of the model, which regularises it on
+corpora of a million words. The model returns the logits z; training applies
 the fused ``F.cross_entropy`` to them, so the V-wide softmax is formed once.
 """
 import numpy as np
 
+from .. import functional as F
 from .. import nn
 from ..tensor import Tensor
 
@@ -25,10 +30,16 @@ class NeuralLM(nn.Module):
     """
 
     def __init__(self, vocab_size, context_size, emb_dim=60, hidden=100, direct=False, dropout=0.0,
-                 pretrained=None, freeze=False):
+                 pretrained=None, freeze=False, tie=False):
         super().__init__()
         if context_size < 1:
             raise ValueError(f"NeuralLM: context_size must be at least 1, got {context_size}")
+        if tie and hidden != emb_dim:
+            raise ValueError(f"NeuralLM: tie=True uses the embedding table as the output weights, so hidden "
+                             f"must equal emb_dim; got hidden={hidden}, emb_dim={emb_dim}")
+        if tie and freeze:
+            raise ValueError("NeuralLM: tie=True trains the embedding table as the output weights; "
+                             "it cannot be frozen too")
         self.vocab_size, self.context_size = vocab_size, context_size
         self.emb_dim, self.hidden_size, self.p, self.frozen = emb_dim, hidden, dropout, bool(freeze)
         if pretrained is not None:
@@ -46,7 +57,11 @@ class NeuralLM(nn.Module):
                 self.embedding.freeze()
         width = context_size * emb_dim
         self.hidden = nn.Linear(width, hidden)
-        self.output = nn.Linear(hidden, vocab_size)
+        if tie:
+            self.output = None
+            self.output_bias = nn.Parameter(np.zeros(vocab_size, dtype=np.float32))
+        else:
+            self.output = nn.Linear(hidden, vocab_size)
         # Direct connections start at zero, so the model starts as the plain MLP.
         self.direct = nn.Linear(width, vocab_size, bias=False) if direct else None
         if self.direct is not None:
@@ -62,7 +77,10 @@ class NeuralLM(nn.Module):
         e = self.embedding(ids).reshape(ids.shape[0], -1)
         e = self.dropout(e)
         h = self.dropout(self.hidden(e).tanh())
-        z = self.output(h)
+        if self.output is None:  # tied: U = E
+            z = F.linear(h, self.embedding.weight, self.output_bias)
+        else:
+            z = self.output(h)
         if self.direct is not None:
             z = z + self.direct(e)
         return z
@@ -110,8 +128,10 @@ class NeuralLM(nn.Module):
     def config(self):
         """The constructor's arguments (without pretrained vectors), for config.json."""
         return {"vocab_size": self.vocab_size, "context_size": self.context_size, "emb_dim": self.emb_dim,
-                "hidden": self.hidden_size, "direct": self.direct is not None, "dropout": self.p, "freeze": self.frozen}
+                "hidden": self.hidden_size, "direct": self.direct is not None, "dropout": self.p, "freeze": self.frozen,
+                "tie": self.output is None}
 
     def extra_repr(self):
         return (f"vocab={self.vocab_size}, context={self.context_size}, emb={self.emb_dim}, "
-                f"hidden={self.hidden_size}, direct={self.direct is not None}, dropout={self.p}")
+                f"hidden={self.hidden_size}, direct={self.direct is not None}, dropout={self.p}, "
+                f"tie={self.output is None}")
