@@ -182,11 +182,11 @@ def _mean(values):
     return sum(values) / len(values) if values else math.nan
 
 
-#: The `make demo` configuration: two epochs on kjv, about 6 minutes of training on 2 cores (the
-#: whole comparison took 4 minutes at 7.5k tokens/s with a smaller model, 11 with three epochs on a busy machine).
-DEMO_CONFIG = {"order": 5, "emb": 96, "hidden": 256, "dropout": 0.1, "optimizer": "adam", "lr": 2e-3,
-               "schedule": "exponential", "lr_decay": 0.5, "batch_size": 256, "epochs": 2, "patience": 1,
-               "lower": True, "min_count": 3, "seed": 0}
+#: The `make demo` configuration: the benchmark's tied model, smaller and for two epochs on kjv
+#: (benchmarks/bench_lm.py has the full settings); a few minutes of training on 2 cores.
+DEMO_CONFIG = {"order": 6, "emb": 192, "hidden": 192, "tie": True, "dropout": 0.15, "optimizer": "adam",
+               "lr": 2e-3, "schedule": "exponential", "lr_decay": 0.5, "batch_size": 256, "epochs": 2,
+               "patience": 1, "lower": True, "min_count": 3, "seed": 0}
 
 
 def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True):
