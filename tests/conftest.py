@@ -6,7 +6,7 @@ import pytest
 
 import chainrule as cr
 
-# tests/helpers.py is imported as a plain module by the tests that need it.
+# tests/helpers.py and tests/weights.py are imported as plain modules by the tests that need them.
 sys.path.insert(0, os.path.dirname(__file__))
 
 try:

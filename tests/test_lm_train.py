@@ -9,6 +9,7 @@ import signal
 
 import numpy as np
 import pytest
+from weights import assert_same_weights, weights
 
 from chainrule.lm.data import prepare_data
 from chainrule.lm.run import load_run
@@ -40,16 +41,6 @@ def tiny_config(corpus, **changes):
               "optimizer": "adam", "lr": 0.01, "epochs": 2, "batch_size": 32, "seed": 7, "patience": 0}
     values.update(changes)
     return LMConfig(**values)
-
-
-def weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from weights import assert_same_weights, weights
 
 import chainrule as cr
 import chainrule.functional as F
@@ -48,16 +49,6 @@ def make_data(n=37, seed=0):
     x = g.standard_normal((n, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5).astype(np.int64)
     return x, y
-
-
-def weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 def sgd_step(model, opt, x, y, noise_rng=None):

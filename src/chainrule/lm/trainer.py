@@ -80,11 +80,8 @@ class LMConfig:
             raise ValueError(f"unknown schedule {self.schedule!r} (known: {', '.join(SCHEDULES)})")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if self.tie and self.hidden != self.emb:
-            raise ValueError(f"tie shares the embedding table with the output layer, so hidden must equal emb "
-                             f"(got hidden {self.hidden}, emb {self.emb})")
-        if self.tie and self.freeze:
-            raise ValueError("tie trains the embedding table as the output weights: it cannot be frozen")
+        if self.tie:  # here too, so that the CLI refuses before it loads a corpus
+            NeuralLM.check_tie(self.emb, self.hidden, self.freeze)
         if self.freeze and not self.pretrained:
             raise ValueError("freeze keeps pretrained embeddings fixed: give pretrained vectors too")
         return self

@@ -34,12 +34,8 @@ class NeuralLM(nn.Module):
         super().__init__()
         if context_size < 1:
             raise ValueError(f"NeuralLM: context_size must be at least 1, got {context_size}")
-        if tie and hidden != emb_dim:
-            raise ValueError(f"NeuralLM: tie=True uses the embedding table as the output weights, so hidden "
-                             f"must equal emb_dim; got hidden={hidden}, emb_dim={emb_dim}")
-        if tie and freeze:
-            raise ValueError("NeuralLM: tie=True trains the embedding table as the output weights; "
-                             "it cannot be frozen too")
+        if tie:
+            self.check_tie(emb_dim, hidden, freeze)
         self.vocab_size, self.context_size = vocab_size, context_size
         self.emb_dim, self.hidden_size, self.p, self.frozen = emb_dim, hidden, dropout, bool(freeze)
         if pretrained is not None:
@@ -68,6 +64,16 @@ class NeuralLM(nn.Module):
             nn.init.zeros_(self.direct.weight)
         self.dropout = nn.Dropout(dropout)
         self._set_scope_names()
+
+    @staticmethod
+    def check_tie(emb_dim, hidden, freeze):
+        """Tied weights need hidden == emb_dim and a trainable table (LMConfig checks this before loading data)."""
+        if hidden != emb_dim:
+            raise ValueError(f"NeuralLM: tie=True uses the embedding table as the output weights, so hidden "
+                             f"must equal emb_dim; got hidden={hidden}, emb_dim={emb_dim}")
+        if freeze:
+            raise ValueError("NeuralLM: tie=True trains the embedding table as the output weights; "
+                             "it cannot be frozen too")
 
     def forward(self, ids):
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
