@@ -31,11 +31,11 @@ from chainrule.train.atomic import atomic_write_json
 # perplexity on austen; longer contexts help on kjv, whose verses are long and formulaic.
 PRESETS = {
     "kjv": LMConfig(order=10, emb=256, hidden=256, tie=True, dropout=0.2, optimizer="adam", lr=2e-3,
-                    schedule="exponential", lr_decay=0.55, batch_size=256, epochs=6, patience=2, lower=True,
-                    min_count=3, seed=0),
+                    schedule="exponential", lr_decay=0.7, ema=0.9997, batch_size=256, epochs=6, patience=2,
+                    lower=True, min_count=3, seed=0),
     "austen": LMConfig(order=6, emb=192, hidden=192, tie=True, dropout=0.15, optimizer="adam", lr=2e-3,
-                       schedule="exponential", lr_decay=0.5, batch_size=256, epochs=5, patience=2, lower=True,
-                       min_count=3, seed=0),
+                       schedule="exponential", lr_decay=0.7, ema=0.9997, batch_size=256, epochs=6, patience=2,
+                       lower=True, min_count=3, seed=0),
 }
 TARGETS = {"neural LM": 0.15, "mixture": 0.20}
 

@@ -162,3 +162,26 @@ def test_tied_model_trains_and_reloads(corpus, tmp_path):
     assert evaluate_model(run.model, result.data, "valid").ppl == pytest.approx(result.best_val_ppl, rel=1e-9)
     with pytest.raises(ValueError, match="hidden must equal emb"):
         tiny_config(corpus, emb=8, hidden=16, tie=True).check()
+
+
+def test_weight_averaging_is_validated_saved_and_resumed(corpus, tmp_path):
+    """--ema: the best checkpoint holds the averaged weights, and an interrupted run resumes exactly."""
+    config = {"ema": 0.9, "epochs": 2}
+    straight = train_lm(tiny_config(corpus, **config), tmp_path / "straight", verbose=False)
+    best = load_run(tmp_path / "straight").model
+    # The averaged weights are not the last ones, and the validation perplexity is theirs.
+    assert not np.array_equal(weights(best)["hidden.weight"], weights(straight.model)["hidden.weight"])
+    assert evaluate_model(best, straight.data, "valid").ppl == pytest.approx(straight.best_val_ppl, rel=1e-9)
+
+    def terminate(epoch, step):
+        if epoch == 1 and step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    out = tmp_path / "interrupted"
+    assert train_lm(tiny_config(corpus, **config), out, callback=terminate, verbose=False).status == "interrupted"
+    resumed = resume_lm(out, verbose=False)
+    assert resumed.history["val_ppl"] == straight.history["val_ppl"]
+    assert_same_weights(weights(straight.model), weights(resumed.model))
+    assert_same_weights(weights(best), weights(load_run(out).model))
+    with pytest.raises(ValueError, match="ema"):
+        tiny_config(corpus, ema=1.0).check()

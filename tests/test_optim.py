@@ -369,3 +369,39 @@ def test_schedulers_state_dict_round_trip(tmp_path):
     restored = lr_scheduler.StepLR(_optimisers()[0], step_size=5)
     restored.load_state_dict(cr.load(tmp_path / "step"))
     assert restored.last_epoch == 3 and restored.step_size == 2 and restored.base_lrs == step.base_lrs
+
+
+def test_exponential_moving_average_of_weights():
+    rng = np.random.default_rng(0)
+    w = nn.Parameter(rng.standard_normal((3, 4)).astype(np.float32))
+    b = nn.Parameter(rng.standard_normal(4).astype(np.float32))
+    frozen = nn.Parameter(np.ones(2, np.float32))
+    frozen.requires_grad = False
+    ema = optim.ExponentialMovingAverage([w, b, frozen], decay=0.95)
+    assert len(ema.shadow) == 2  # only what trains is averaged
+    history = []
+    for t in range(39):
+        w.data += rng.standard_normal(w.shape).astype(np.float32)
+        b.data -= 0.5
+        history.append([w.data.astype(np.float64), b.data.astype(np.float64)])
+        ema.update()
+    # The debiased average: the values seen, weighted by decay ** age (the initial weights not at all).
+    ages = 0.95 ** np.arange(len(history))[::-1]
+    reference = [sum(a * h[i] for a, h in zip(ages, history)) / ages.sum() for i in range(2)]
+    for average, r in zip(ema.shadow, reference):
+        np.testing.assert_allclose(average, r, rtol=1e-5, atol=1e-5)
+
+    last = w.data.copy()
+    with ema.average_parameters():
+        np.testing.assert_allclose(w.data, reference[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(w.data, last)  # put back
+
+    other = optim.ExponentialMovingAverage([nn.Parameter(np.zeros((3, 4), np.float32)),
+                                            nn.Parameter(np.zeros(4, np.float32))], decay=0.5)
+    other.load_state_dict(ema.state_dict())
+    assert other.decay == 0.95 and other.num_updates == 39
+    np.testing.assert_array_equal(other.shadow[0], ema.shadow[0])
+    with pytest.raises(ValueError, match="shape"):
+        optim.ExponentialMovingAverage([nn.Parameter(np.zeros(5, np.float32)), b]).load_state_dict(ema.state_dict())
+    with pytest.raises(ValueError, match="decay"):
+        optim.ExponentialMovingAverage([w], decay=1.0)

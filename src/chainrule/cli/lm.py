@@ -29,6 +29,8 @@ _MODEL_OPTIONS = [
     ("--schedule", "schedule", str, ("learning-rate schedule: plateau (decay after an epoch without improvement), "
                                     "exponential (decay every epoch) or none")),
     ("--lr-decay", "lr_decay", float, "the schedule's factor; 1 = constant rate"),
+    ("--ema", "ema", float, ("validate and keep an exponential moving average of the weights with this decay "
+                            "(e.g. 0.9997); 0 = off")),
     ("--epochs", "epochs", int, "maximum number of epochs"),
     ("--batch-size", "batch_size", int, "examples per step"),
     ("--seed", "seed", int, "random seed: initial weights, shuffling, dropout"),

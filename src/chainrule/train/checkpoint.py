@@ -83,7 +83,7 @@ class RunDir:
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, step=0, history=None, states=None,
-                    rngs=None, extra=None):
+                    rngs=None, extra=None, array_states=None):
     """Write a checkpoint to ``path`` atomically (a kill at any moment leaves the old one whole).
 
     ``model`` and ``optimizer`` contribute their state_dicts; ``scheduler`` and
@@ -93,6 +93,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, ste
     chainrule's own generator is always saved; ``rngs`` names other
     ``numpy.random.Generator`` objects to save (such as one shuffling data).
     ``extra`` is any JSON-friendly dict (metrics, the vocabulary size, ...).
+    ``array_states`` is like ``states`` for objects whose state holds arrays
+    (an ExponentialMovingAverage of the weights): they go into the ``.npz``.
     """
     from ..serialization import save
 
@@ -115,6 +117,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, ste
     payload = {"format": FORMAT, "version": VERSION, "model": dict(model.state_dict()), "meta": meta}
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
+    if array_states:
+        payload["array_states"] = {name: obj.state_dict() for name, obj in array_states.items()}
     save(payload, os.fspath(path))
 
 
@@ -154,12 +158,13 @@ def load_checkpoint(path):
     checkpoint = dict(meta)
     checkpoint["model"] = payload.get("model", {})
     checkpoint["optimizer"] = payload.get("optimizer")
+    checkpoint["array_states"] = payload.get("array_states") or {}
     checkpoint["path"] = str(path)
     return checkpoint
 
 
 def restore(checkpoint, model=None, optimizer=None, scheduler=None, *, history=None, states=None, rngs=None,
-            restore_rng=True):
+            restore_rng=True, array_states=None):
     """Put a loaded checkpoint's state back into the given objects, in place; returns the checkpoint.
 
     Pass the same kinds of objects that were given to ``save_checkpoint``;
@@ -189,11 +194,15 @@ def restore(checkpoint, model=None, optimizer=None, scheduler=None, *, history=N
         scheduler.load_state_dict(checkpoint["scheduler"])
     if history is not None and checkpoint.get("history") is not None:
         history.load_state_dict(checkpoint["history"])
-    for name, obj in (states or {}).items():
-        saved = checkpoint.get("states", {})
-        if name not in saved:
-            raise CheckpointError(f"{where} has no saved state for {name!r} (it has {sorted(saved)})")
-        obj.load_state_dict(saved[name])
+    for key, objects in (("states", states), ("array_states", array_states)):
+        saved = checkpoint.get(key) or {}
+        for name, obj in (objects or {}).items():
+            if name not in saved:
+                raise CheckpointError(f"{where} has no saved state for {name!r} (it has {sorted(saved)})")
+            try:
+                obj.load_state_dict(saved[name])
+            except (KeyError, ValueError) as e:
+                raise CheckpointError(f"{where}: the saved state of {name!r} does not fit: {e}") from None
     if restore_rng:
         rng.set_state(checkpoint["rng"]["chainrule"])
         saved = checkpoint["rng"].get("generators", {})
