@@ -94,3 +94,25 @@ def test_demo_only_and_unknown_step(capsys):
     assert "1/1 explain" in out and "logistic" not in out
     assert main(["demo", "--only", "explain,bogus"]) == 2
     assert "unknown demo step bogus" in capsys.readouterr().err
+
+
+def test_demo_lm_step_replaces_its_previous_run(tmp_path, monkeypatch):
+    """A second `make demo` must not stop at "already holds a training run" (the corpus training is stubbed)."""
+    from types import SimpleNamespace
+
+    import chainrule.lm.compare as compare
+    from chainrule.cli import demo as demo_cli
+
+    old_run = tmp_path / "lm_kjv"
+    old_run.mkdir()
+    (old_run / "last.ckpt.npz").write_bytes(b"from an earlier demo")
+    seen = {}
+
+    def fake_demo(corpus, out_dir=None):
+        seen["existed"] = (tmp_path / "lm_kjv").exists()
+        row = SimpleNamespace(name="model", test=SimpleNamespace(ppl=1.0))
+        return SimpleNamespace(best_ngram=row, neural=row, mixture=row)
+
+    monkeypatch.setattr(compare, "demo", fake_demo)
+    demo_cli.lm_step(SimpleNamespace(out=str(tmp_path)))
+    assert seen == {"existed": False}

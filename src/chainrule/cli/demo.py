@@ -8,6 +8,7 @@ scikit-learn's breast-cancer data (569 tumours, 30 features; it ships inside
 the scikit-learn wheel, so nothing is downloaded).
 """
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -111,6 +112,10 @@ def lm_step(args):
     from ..lm.compare import demo
 
     out = os.path.join(args.out, "lm_kjv") if args.out else None
+    if out and os.path.isdir(out):
+        # The demo's own run from an earlier `make demo`: start afresh rather than refuse to overwrite it.
+        print(f"replacing the previous demo run in {out}")
+        shutil.rmtree(out)
     result = demo("kjv", out_dir=out)
     return {f"{row.name} test ppl": row.test.ppl for row in (result.best_ngram, result.neural, result.mixture)}
 
