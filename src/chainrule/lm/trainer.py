@@ -15,9 +15,12 @@ was never interrupted.
 
 With ``ema`` (e.g. 0.9997) the weights that are validated and kept as best
 are an exponential moving average of the trained ones
-(``optim.ExponentialMovingAverage``): on austen it lowers the test perplexity
-by about 0.6 at the end of training and by 2 after two epochs. Training
-itself goes on from the raw weights; DIR/last.ckpt.npz holds both.
+(``optim.ExponentialMovingAverage``): on austen it lowered the test
+perplexity by about 0.6 at the end of 5 epochs. The average spans about
+``1 / (1 - ema)`` steps, so it pays only when training is several times
+longer: over the 2 epochs of the kjv demo (5,800 steps) 0.9997 still held
+early weights and scored 54.3 instead of 52.3. Training itself goes on from
+the raw weights; DIR/last.ckpt.npz holds both.
 """
 import contextlib
 import math
