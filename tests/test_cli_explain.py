@@ -100,8 +100,8 @@ def test_demo_lm_step_replaces_its_previous_run(tmp_path, monkeypatch):
     """A second `make demo` must not stop at "already holds a training run" (the corpus training is stubbed)."""
     from types import SimpleNamespace
 
-    from chainrule.lm import compare
     from chainrule.cli import demo as demo_cli
+    from chainrule.lm import compare
 
     old_run = tmp_path / "lm_kjv"
     old_run.mkdir()
