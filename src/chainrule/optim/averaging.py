@@ -35,23 +35,22 @@ class ExponentialMovingAverage:
         self.decay = float(decay)
         self.num_updates = 0
         self.shadow = [p.data.copy() for p in self.params]
-        self._scratch = None
+        # One buffer, reused by every update, so updating allocates nothing.
+        self._scratch = np.empty(max(a.size for a in self.shadow), dtype=self.shadow[0].dtype)
 
     def update(self):
         """Move the average towards the parameters' current values: a <- a + w_t (p - a)."""
         self.num_updates += 1
         weight = (1.0 - self.decay) / (1.0 - self.decay ** self.num_updates)
-        if self._scratch is None:  # one buffer, reused, so an update allocates nothing
-            self._scratch = np.empty(max(s.size for s in self.shadow), dtype=self.shadow[0].dtype)
         for average, p in zip(self.shadow, self.params):
             step = self._scratch[:average.size].reshape(average.shape)
             np.subtract(p.data, average, out=step)
             step *= weight
             average += step
 
-    def copy_to(self, params=None):
+    def copy_to(self):
         """Write the averaged values into the parameters (for good: ``average_parameters`` undoes it)."""
-        for average, p in zip(self.shadow, params or self.params):
+        for average, p in zip(self.shadow, self.params):
             p.data[...] = average
 
     @contextmanager
