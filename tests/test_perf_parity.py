@@ -208,6 +208,40 @@ def test_blocked_softmax_parts_equal_whole_array(shape, small_blocks):
         np.testing.assert_array_equal(fast, slow)
 
 
+@pytest.mark.parametrize("shape", [(37, 501), (1, 3), (3, 1), (5, 40_000), (0, 7), (2000, 129)])
+def test_blocked_bias_passes_equal_whole_array(shape, small_blocks):
+    from chainrule.ops_nn import add_to_rows, sum_rows
+    rng = np.random.default_rng(7)
+    g = rng.standard_normal(shape, dtype=np.float32)
+    b = rng.standard_normal(shape[1], dtype=np.float32)
+    np.testing.assert_array_equal(sum_rows(g), sum_rows(g, blocked=False))
+    f = np.asfortranarray(g)  # a transposed gradient: axis 0 is then the contiguous one
+    np.testing.assert_array_equal(sum_rows(f), f.sum(axis=0))
+    fast, slow = g.copy(), g.copy()
+    add_to_rows(fast, b)
+    add_to_rows(slow, b, blocked=False)
+    np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("retain", [False, True])
+def test_blocked_cross_entropy_backward_equals_its_formula(retain, small_blocks):
+    rng = np.random.default_rng(8)
+    logits = cr.tensor((3 * rng.standard_normal((41, 300))).astype(np.float32), requires_grad=True)
+    targets = rng.integers(0, 300, 41)
+    loss = cr.functional.cross_entropy(logits, targets)
+    loss.backward(retain_graph=retain)
+    z = logits.data - logits.data.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    expected = e * (np.float32(1 / 41) / e.sum(axis=1))[:, None]
+    expected[np.arange(41), targets] -= np.float32(1 / 41)
+    np.testing.assert_allclose(logits.grad, expected, rtol=1e-5, atol=1e-8)
+    if retain:  # the saved exponentials were not overwritten: a second backward gives the same
+        first = logits.grad.copy()
+        logits.grad = None
+        loss.backward()
+        np.testing.assert_array_equal(logits.grad, first)
+
+
 def test_gradient_of_a_0d_tensor_is_an_array_that_clipping_changes():
     # NumPy makes scalars of 0-d arithmetic; the engine's fast paths must still hand out arrays.
     w = cr.tensor(3.0, requires_grad=True)

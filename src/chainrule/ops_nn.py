@@ -24,10 +24,14 @@ class Linear(Function):
         self.x, self.w, self.has_bias = x, w, b is not None
         y = x @ w.T
         if b is not None:
-            try:
-                y += b
-            except ValueError:
-                raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape {w.shape}") from None
+            if b.shape == (w.shape[0],) and y.size:
+                add_to_rows(y.reshape(-1, y.shape[-1]), b)  # matmul's result is contiguous: a view
+            else:  # a bias that broadcasts some other way, or nothing to add to
+                try:
+                    y += b
+                except ValueError:
+                    raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
+                                     f"{w.shape}") from None
         return y
 
     def backward(self, g):
@@ -38,8 +42,51 @@ class Linear(Function):
         gx = (g2 @ w).reshape(x.shape) if self.needs_grad(0) else None
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad(1) else None
         if self.has_bias:
-            return gx, gw, g2.sum(axis=0)
+            return gx, gw, sum_rows(g2)
         return gx, gw
+
+
+# The two bias passes of a linear layer, split over chainrule's threads. With
+# a language model's (batch, vocabulary) output they are passes over the
+# step's largest array, and NumPy alone runs them on one core while the
+# products beside them use all of BLAS's threads. Both only change which
+# thread does which element: the results equal ``y += b`` and
+# ``g.sum(axis=0)`` bit for bit (``tests/test_perf_parity.py``).
+def add_to_rows(y, b, blocked=True):
+    """``y += b`` for a 2-D ``y`` (in place) and a bias ``b`` of one value per column."""
+    if not blocked:
+        y += b
+        return
+
+    def rows(lo, hi):
+        y[lo:hi] += b
+
+    n, c = y.shape
+    threads.parallel_blocks(rows, n, block=one_block_per_thread(n), work=n * c)
+
+
+def one_block_per_thread(size):
+    """The block size that gives each thread one slice: for a kernel that makes one pass, smaller
+    blocks only add calls (cache blocking pays when a kernel passes over its block several times)."""
+    return max(1, -(-size // threads.get_num_threads()))
+
+
+def sum_rows(g, blocked=True):
+    """``g.sum(axis=0)`` of a 2-D ``g``, each thread summing its own columns."""
+    n, c = g.shape
+    parts = threads.get_num_threads()
+    # NumPy sums axis 0 of a 2-D array row after row, which a slice of two or
+    # more columns repeats exactly; a single column it would sum pairwise, a
+    # different rounding. So: one slice per thread, and only when each is wide.
+    if not blocked or c < 64 * parts:
+        return g.sum(axis=0)
+    out = np.empty(c, dtype=g.dtype)
+
+    def columns(lo, hi):
+        np.sum(g[:, lo:hi], axis=0, out=out[lo:hi])
+
+    threads.parallel_blocks(columns, c, block=one_block_per_thread(c), work=n * c)
+    return out
 
 
 class LogSoftmax(Function):
@@ -125,9 +172,16 @@ class CrossEntropy(Function):
             scale = g / max(self.count, 1) if self.reduction == "mean" else g
             scale = np.full(n, scale, dtype=self.e.dtype)
         scale = np.where(self.valid, scale, 0).astype(self.e.dtype, copy=False)  # ignored rows get nothing
-        # The one pass over (N, C): probabilities times scale, as e * (scale / total).
+        # The one pass over (N, C): probabilities times scale, as e * (scale / total),
+        # one slice of rows per thread.
         coef = (scale / self.total)[:, None]
-        grad = np.multiply(self.e, coef, out=None if self.retain else self.e)
+        e = self.e
+        grad = np.empty_like(e) if self.retain else e
+
+        def rows(lo, hi):
+            np.multiply(e[lo:hi], coef[lo:hi], out=grad[lo:hi])
+
+        threads.parallel_blocks(rows, n, block=one_block_per_thread(n), work=e.size)
         grad[np.arange(n), self.t] -= scale
         if not self.valid.all():
             grad[~self.valid] = 0  # also where e held NaN from a NaN logit
@@ -161,9 +215,9 @@ def softmax_parts(logits, targets, blocked=True):
     if not blocked or n == 0 or c == 0:
         rows(0, n)
     else:
-        # Blocks of about 4 * threads.BLOCK elements: with the logits block
-        # and its exp, a few MiB of L2 cache per core holds them.
-        threads.parallel_blocks(rows, n, block=max(1, 4 * threads.BLOCK // c), work=n * c)
+        # Blocks of about threads.BLOCK elements: with the logits block and
+        # its exp, a few MiB of L2 cache per core holds them.
+        threads.parallel_blocks(rows, n, block=max(1, threads.BLOCK // c), work=n * c)
     return e, total, z_target
 
 
