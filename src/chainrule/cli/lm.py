@@ -24,7 +24,7 @@ _MODEL_OPTIONS = [
     ("--dropout", "dropout", float, "dropout on the embeddings and the hidden layer"),
     ("--optimizer", "optimizer", str, "sgd, adam or adagrad"),
     ("--lr", "lr", float, "learning rate"),
-    ("--weight-decay", "weight_decay", float, "L2 penalty"),
+    ("--weight-decay", "weight_decay", float, "L2 penalty wd * w added to every gradient (e.g. 3e-5); 0 = off"),
     ("--clip", "clip", float, "clip the gradient norm to this; 0 = off"),
     ("--schedule", "schedule", str, ("learning-rate schedule: plateau (decay after an epoch without improvement), "
                                     "exponential (decay every epoch) or none")),
