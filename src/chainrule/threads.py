@@ -123,11 +123,12 @@ def _get_pool():
         return _pool
 
 
-#: Elements per block: a few arrays of this many float32 (512 KiB each) stay in
-#: a core's L2 cache, so a kernel's several passes over one block hit the
-#: cache, not memory. Not smaller: every NumPy call of a pool thread takes the
-#: GIL, and with small blocks the threads spend their time handing it back and
-#: forth (Adam over 3.3M values on 2 threads: 10.6 ms with 1 << 15, 7.7 ms with 1 << 17).
+#: Elements per block: a kernel's few arrays of this many float32 (512 KiB
+#: each) stay in the cache between its passes over one block, instead of
+#: streaming through memory on every pass. Not smaller: every NumPy call of a
+#: pool thread takes the GIL, and with small blocks the threads spend their
+#: time handing it back and forth (Adam over 3.3M values on 2 threads:
+#: 10.6 ms with 1 << 15, 7.7 ms with 1 << 17).
 BLOCK = 1 << 17
 
 #: Below this many elements, one thread does it all: starting work on the pool
