@@ -62,13 +62,7 @@ def add_to_rows(y, b, blocked=True):
         y[lo:hi] += b
 
     n, c = y.shape
-    threads.parallel_blocks(rows, n, block=one_block_per_thread(n), work=n * c)
-
-
-def one_block_per_thread(size):
-    """The block size that gives each thread one slice: for a kernel that makes one pass, smaller
-    blocks only add calls (cache blocking pays when a kernel passes over its block several times)."""
-    return max(1, -(-size // threads.get_num_threads()))
+    threads.parallel_blocks(rows, n, block=threads.one_block_per_thread(n), work=n * c)
 
 
 def sum_rows(g, blocked=True):
@@ -85,7 +79,7 @@ def sum_rows(g, blocked=True):
     def columns(lo, hi):
         np.sum(g[:, lo:hi], axis=0, out=out[lo:hi])
 
-    threads.parallel_blocks(columns, c, block=one_block_per_thread(c), work=n * c)
+    threads.parallel_blocks(columns, c, block=threads.one_block_per_thread(c), work=n * c)
     return out
 
 
@@ -181,7 +175,7 @@ class CrossEntropy(Function):
         def rows(lo, hi):
             np.multiply(e[lo:hi], coef[lo:hi], out=grad[lo:hi])
 
-        threads.parallel_blocks(rows, n, block=one_block_per_thread(n), work=e.size)
+        threads.parallel_blocks(rows, n, block=threads.one_block_per_thread(n), work=e.size)
         grad[np.arange(n), self.t] -= scale
         if not self.valid.all():
             grad[~self.valid] = 0  # also where e held NaN from a NaN logit

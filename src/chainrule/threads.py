@@ -136,6 +136,16 @@ BLOCK = 1 << 17
 PARALLEL_MIN = 1 << 18
 
 
+def one_block_per_thread(size):
+    """The block size that gives each thread one slice of ``range(size)``.
+
+    For a kernel that makes one pass, smaller blocks only add calls (each
+    taking the GIL); cache-sized blocks (``BLOCK``) pay when a kernel passes
+    over its block several times.
+    """
+    return max(1, -(-size // _num_threads))
+
+
 def parallel_blocks(kernel, size, block=None, work=None):
     """Call ``kernel(start, stop)`` over ``range(size)`` in blocks, spread over the threads.
 
