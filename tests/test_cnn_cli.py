@@ -115,6 +115,7 @@ def test_compare_table_and_json(tmp_path, capsys):
     (["cnn", "train", "--data", "mr"], "needs --out"),
     (["cnn", "train", "--out", "x"], "needs --data"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--mode", "static"], "needs pretrained embeddings"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--weight-decay", "-1"], "weight_decay must be >= 0"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none"], "need --embeddings"),
     (["cnn", "predict", "no/such/run", "hi"], "no trained CNN at no/such/run"),
 ])

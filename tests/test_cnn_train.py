@@ -88,6 +88,17 @@ def test_max_norm_holds_after_every_step():
     assert norms.max() <= 0.5 + 1e-5
 
 
+
+def test_weight_decay_shrinks_the_weights():
+    def conv_norm(weight_decay):
+        result = train_textcnn(synthetic(200), fast(weight_decay=weight_decay), show_progress=False,
+                               log=lambda s: None)
+        model = result.classifier.model
+        return sum(float(np.linalg.norm(p.data)) for name, p in model.named_parameters() if "conv" in name)
+    assert conv_norm(0.1) < 0.8 * conv_norm(0.0)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        fast(weight_decay=-1e-4)
+
 @pytest.mark.parametrize("mode", ["static", "non-static", "multichannel"])
 def test_pretrained_modes(mode):
     vectors = glove_like()

@@ -35,6 +35,7 @@ class CNNConfig:
     lr: float = None              # None: 1.0 for Adadelta, 1e-3 for Adam
     rho: float = 0.95
     eps: float = 1e-6
+    weight_decay: float = 0.0     # L2 penalty: the optimiser adds weight_decay * p to each gradient
     batch_size: int = 50
     bucket: bool = True           # batches of similar-length sentences (faster; see cnn/sampler.py)
     epochs: int = 25
@@ -56,6 +57,7 @@ class CNNConfig:
                   (self.maps >= 1 and self.batch_size >= 1 and self.epochs >= 1,
                    "maps, batch_size and epochs must be positive"),
                   (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
                   (0 <= self.dev_fraction < 1, "dev_fraction must be in [0, 1)")]
         for ok, message in checks:
             if not ok:

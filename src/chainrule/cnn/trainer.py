@@ -148,9 +148,10 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
                     max_norm=config.max_norm)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adadelta":
-        opt = optim.Adadelta(params, lr=config.learning_rate, rho=config.rho, eps=config.eps)
+        opt = optim.Adadelta(params, lr=config.learning_rate, rho=config.rho, eps=config.eps,
+                             weight_decay=config.weight_decay)
     else:
-        opt = optim.Adam(params, lr=config.learning_rate)
+        opt = optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
     x_train, f_train = arrays["train"]
     len_train = np.minimum([len(t) for t in tokens["train"]], encoder.max_len)
