@@ -307,7 +307,15 @@ class Conv1d(Function):
         n, c_in, length, c_out, k, lp, l_out, stride, padding = self.dims
         gt = g.transpose(0, 2, 1)  # (N, L_out, C_out)
         span = stride * (l_out - 1) + 1
-        gz = np.zeros((n, lp, k, c_out), dtype=g.dtype)
+        if stride == 1:
+            # Tap j fills rows j .. j + span - 1; only the k - 1 rows around them need zeros,
+            # so the buffer is not zero-filled first (a full extra pass over it).
+            gz = np.empty((n, lp, k, c_out), dtype=g.dtype)
+            for j in range(k):
+                gz[:, :j, j, :] = 0
+                gz[:, j + span:, j, :] = 0
+        else:
+            gz = np.zeros((n, lp, k, c_out), dtype=g.dtype)
         for j in range(k):
             gz[:, j:j + span:stride, j, :] = gt
         gz2 = gz.reshape(n * lp, k * c_out)

@@ -70,15 +70,16 @@ def adadelta_kernel(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
     work *= 1 - rho
     square_avg *= rho
     square_avg += work
+    # sqrt(u + eps) / sqrt(v + eps) as sqrt((u + eps) / (v + eps)): one square root instead of two.
     delta = np.add(acc_delta, eps)
-    np.sqrt(delta, out=delta)
     np.add(square_avg, eps, out=work)
-    np.sqrt(work, out=work)
     delta /= work
+    np.sqrt(delta, out=delta)
     delta *= g
     np.multiply(delta, delta, out=work)
     work *= 1 - rho
     acc_delta *= rho
     acc_delta += work
-    delta *= lr
+    if lr != 1:  # Kim's and PyTorch's default is 1: skip a pass that changes nothing
+        delta *= lr
     p -= delta
