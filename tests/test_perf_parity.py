@@ -250,3 +250,59 @@ def test_gradient_of_a_0d_tensor_is_an_array_that_clipping_changes():
     assert w.grad == pytest.approx(8.0)
     optim.clip_grad_norm_([w], 1.0)
     assert float(w.grad) == pytest.approx(1.0, rel=1e-5)
+
+
+def _sparse_rows_run(lazy, monkeypatch, steps=45, save_to=None, save_at=23, rho=0.9):
+    """Adadelta on a 2,048-row table whose gradients use a few rows per step, as an embedding's do.
+
+    Every 10th step uses most rows (the whole-table update, which must first
+    apply the decays the skipped rows owe); a few used rows hold -0.0. With
+    ``save_to`` (a file), the optimiser is saved there at step ``save_at`` and
+    a new one loads it, as a resumed run does.
+    """
+    monkeypatch.setattr(optimizer_module, "LAZY_ROWS", lazy)
+    rng = np.random.default_rng(1)
+    table = nn.Parameter(rng.standard_normal((2048, 6), dtype=np.float32))
+    opt = optim.Adadelta([table], rho=rho)
+    lazy_steps = 0
+    for step in range(steps):
+        if save_to is not None and step == save_at:
+            cr.save(opt.state_dict(), save_to)
+            opt = optim.Adadelta([table], rho=rho)
+            opt.load_state_dict(cr.load(save_to))
+        grad = np.zeros(table.shape, np.float32)
+        used = rng.choice(2048, size=1800 if step % 10 == 9 else int(rng.integers(1, 200)), replace=False)
+        grad[used] = rng.standard_normal((len(used), 6), dtype=np.float32)
+        grad[used[:3], 0] = -0.0
+        table.grad = grad
+        opt.step()
+        lazy_steps += "row_decay" in opt.state[table]
+    return table.data.copy(), opt, lazy_steps
+
+
+def test_lazy_adadelta_rows_equal_the_dense_update(monkeypatch):
+    fast, fast_opt, lazy_steps = _sparse_rows_run(True, monkeypatch)
+    slow, slow_opt, dense_steps = _sparse_rows_run(False, monkeypatch)
+    assert lazy_steps >= 30 and dense_steps == 0  # the lazy path did run, and only when allowed
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
+    fast_state, slow_state = fast_opt.state_dict()["state"][0], slow_opt.state_dict()["state"][0]
+    decay = fast_state["row_decay"]
+    assert decay.shape == (2048,) and (decay < 1).any()  # some rows still owe decays at the end
+    for name in ("square_avg", "acc_delta"):
+        caught_up = fast_state[name] * decay[:, None]
+        np.testing.assert_allclose(caught_up, slow_state[name], rtol=1e-5, atol=1e-12)
+
+
+def test_lazy_adadelta_resumes_bit_for_bit(monkeypatch, tmp_path):
+    whole, _, _ = _sparse_rows_run(True, monkeypatch)
+    resumed, _, _ = _sparse_rows_run(True, monkeypatch, save_to=tmp_path / "opt.npz")
+    np.testing.assert_array_equal(whole, resumed)
+
+
+def test_nonzero_rows():
+    g = np.zeros((2048, 4), np.float32)
+    g[5, 1], g[7, 3], g[9, 0] = 1.0, -0.0, np.nan
+    np.testing.assert_array_equal(optimizer_module.nonzero_rows(g), [5, 7, 9])
+    assert optimizer_module.nonzero_rows(g[:100]) is None     # too few rows to be worth it
+    assert optimizer_module.nonzero_rows(g.ravel()) is None   # not a table
+    assert optimizer_module.nonzero_rows(np.ones((2048, 4), np.float32)) is None  # most rows used

@@ -1,7 +1,7 @@
 """Optimisers that scale each coordinate's step by its own gradient history: Adagrad and Adadelta."""
 import numpy as np
 
-from .optimizer import Optimizer, apply_elementwise, check_non_negative
+from .optimizer import Optimizer, apply_elementwise, check_non_negative, nonzero_rows
 
 
 class Adagrad(Optimizer):
@@ -44,6 +44,17 @@ class Adadelta(Optimizer):
 
     v = rho v + (1 - rho) g^2;  d = sqrt(u + eps) / sqrt(v + eps) * g;
     u = rho u + (1 - rho) d^2;  p -= lr * d.
+
+    Sparse rows (an embedding table, where a batch uses a few rows): where
+    g = 0 the step only multiplies v and u by rho and leaves p. So for a large
+    2-D parameter whose gradient is zero in most rows (``nonzero_rows``), and
+    without weight decay, only the used rows are updated; each other row's
+    factors of rho are multiplied into the per-row state ``row_decay`` and
+    applied to its v and u when it is next used, or all at once when a step
+    uses most rows. Rows of ``square_avg`` and ``acc_delta`` whose
+    ``row_decay`` is not 1 are therefore still to be multiplied by it. The
+    result is the dense update's up to float32 rounding (rho^k applied once
+    instead of rho k times); ``optimizer.LAZY_ROWS = False`` turns this off.
     """
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0):
@@ -56,11 +67,38 @@ class Adadelta(Optimizer):
     def _init_state(self, p, group):
         return {"step": 0, "square_avg": np.zeros_like(p.data), "acc_delta": np.zeros_like(p.data)}
 
+    def _state_shape(self, name, p):
+        return p.shape[:1] if name == "row_decay" else p.shape
+
     def _update(self, p, grad, state, group):
         state["step"] += 1
-        apply_elementwise(adadelta_kernel, p, grad, state["square_avg"], state["acc_delta"],
-                          lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
-                          weight_decay=float(group["weight_decay"]))
+        scalars = dict(lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
+                       weight_decay=float(group["weight_decay"]))
+        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 else None
+        if rows is None:
+            if "row_decay" in state:
+                _catch_up(state)
+            apply_elementwise(adadelta_kernel, p, grad, state["square_avg"], state["acc_delta"], **scalars)
+            return
+        decay = state.get("row_decay")
+        if decay is None:
+            decay = state["row_decay"] = np.ones(p.shape[0], dtype=p.dtype)
+        behind = decay[rows][:, None]
+        square_avg = state["square_avg"][rows] * behind  # copies of the used rows, caught up
+        acc_delta = state["acc_delta"][rows] * behind
+        weights = p.data[rows]
+        apply_elementwise(adadelta_kernel, weights, grad[rows], square_avg, acc_delta, **scalars)
+        p.data[rows], state["square_avg"][rows], state["acc_delta"][rows] = weights, square_avg, acc_delta
+        decay *= scalars["rho"]  # this step's decay of every row not used ...
+        decay[rows] = 1          # ... the used ones are up to date
+
+
+def _catch_up(state):
+    """Apply the decays that lazily updated rows still owe (see Adadelta), and forget ``row_decay``."""
+    decay = state.pop("row_decay")
+    rows = np.flatnonzero(decay != 1)
+    for name in ("square_avg", "acc_delta"):
+        state[name][rows] *= decay[rows][:, None]
 
 
 def adadelta_kernel(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay):

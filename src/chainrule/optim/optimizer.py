@@ -19,6 +19,15 @@ from ..tensor import Tensor
 #: False runs each kernel once over whole arrays: the reference the tests compare with.
 BLOCKED = True
 
+#: Let an optimiser that can (Adadelta) update only the gradient's nonzero rows of
+#: a large 2-D parameter (see ``nonzero_rows``). False updates every row at every
+#: step: the reference the tests compare with.
+LAZY_ROWS = True
+
+#: Parameters with fewer rows are always updated whole: finding the used rows
+#: would cost about as much as it saves.
+LAZY_MIN_ROWS = 1024
+
 
 class Optimizer:
     def __init__(self, params, defaults):
@@ -140,27 +149,53 @@ class Optimizer:
             if key not in by_index:
                 raise ValueError(f"loaded state dict has state for parameter {key}, which no group lists")
             p = by_index[key]
-            new_state[p] = {name: _copy_state_value(name, value, p, key) for name, value in values.items()}
+            new_state[p] = {name: _copy_state_value(name, value, p, key, self._state_shape(name, p))
+                            for name, value in values.items()}
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
                     group[k] = v
         self.state = new_state
 
+    def _state_shape(self, name, p):
+        """The shape an array of per-parameter state must have (an optimiser may keep per-row arrays too)."""
+        return p.shape
 
-def _copy_state_value(name, value, p, index):
+
+def _copy_state_value(name, value, p, index, shape):
     if isinstance(value, Tensor):
         value = value.data
     if isinstance(value, np.ndarray):
-        if value.shape != p.shape:
+        if value.shape != shape:
             raise ValueError(f"loaded optimizer state {name!r} of parameter {index} has shape {value.shape}, "
-                             f"but the parameter has shape {p.shape}")
+                             f"but it must have shape {shape} (the parameter's is {p.shape})")
         return value.astype(p.dtype, copy=True)  # a copy, so two optimisers never share a buffer
     return value
 
 
+def nonzero_rows(grad):
+    """Sorted indices of the rows of a 2-D gradient holding anything but +0.0; None when most rows do.
+
+    An embedding table's gradient is nonzero only in the rows of the words a
+    batch used, often a few percent of them. An optimiser whose step on a
+    zero gradient is simple to describe (Adadelta: the running averages decay,
+    the weights stay) can then update those rows and catch the others up
+    later. Rows are found from the floats' bits, one max per row over them
+    as unsigned integers, which reads the gradient once; -0.0 and NaN count as
+    nonzero, so such rows take the ordinary update. None (update every row)
+    also for small, non-contiguous or non-2-D gradients, or with ``LAZY_ROWS`` off.
+    """
+    if (not LAZY_ROWS or grad.ndim != 2 or grad.shape[0] < LAZY_MIN_ROWS or not grad.flags.c_contiguous
+            or grad.itemsize not in (2, 4, 8)):
+        return None
+    used = np.flatnonzero(grad.view(np.dtype(f"u{grad.itemsize}")).max(axis=1))
+    return used if 2 * len(used) <= grad.shape[0] else None
+
+
 def apply_elementwise(kernel, p, grad, *state_arrays, **scalars):
     """Run ``kernel(param, grad, *state, **scalars)``, an in-place elementwise update, over a parameter.
+
+    ``p`` is the Parameter or an array of weights (e.g. some of its rows).
 
     Each optimiser's update is a dozen NumPy passes over the parameter, its
     gradient and its state. Run on whole arrays of millions of elements,
@@ -172,7 +207,7 @@ def apply_elementwise(kernel, p, grad, *state_arrays, **scalars):
     what one call on the whole arrays gives: that whole-array call is the
     reference (``BLOCKED = False``), also used for small or non-contiguous arrays.
     """
-    data = p.data
+    data = p.data if isinstance(p, Tensor) else p
     arrays = (data,) + state_arrays
     if (not BLOCKED or data.size < 2 * threads.BLOCK or grad.shape != data.shape
             or not all(a.flags.c_contiguous and a.shape == data.shape for a in arrays)):
