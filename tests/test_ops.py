@@ -137,6 +137,18 @@ def test_relu_and_abs_at_zero_match_torch():
                    gradcheck=False)
 
 
+def test_relu_of_nan_and_infinities_matches_torch():
+    x = np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0], np.float32)
+    t = cr.tensor(x, requires_grad=True)
+    y = t.relu()
+    y.backward(np.ones_like(x))
+    tt = torch.tensor(x, requires_grad=True)
+    ty = torch.relu(tt)
+    ty.backward(torch.ones_like(tt))
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())  # NaN stays NaN, as in torch
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 def test_saturating_functions_at_extremes(name):
     x = np.array([-300.0, -100.0, -20.0, 0.0, 20.0, 100.0, 300.0], np.float32)
