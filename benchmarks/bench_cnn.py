@@ -56,6 +56,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--rand-dim", type=int, help="embedding width of rand (default: the vectors'; Kim's was 300)")
     p.add_argument("--no-bucket", action="store_true", help="random batches, as Kim")
+    p.add_argument("--optimizer", choices=("adadelta", "adam"), default="adadelta", help="default: Kim's Adadelta")
+    p.add_argument("--lr", type=float, help="default: 1.0 for Adadelta, 1e-3 for Adam")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0, as Kim)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="keep the runs here (resumable with --resume)")
     p.add_argument("--resume", action="store_true")
@@ -66,7 +69,8 @@ def main(argv=None):
         print(text, file=sys.stderr, flush=True)
 
     data = load_labelled(args.data)
-    config = CNNConfig(embeddings=args.embeddings, epochs=args.epochs, seed=args.seed, bucket=not args.no_bucket)
+    config = CNNConfig(embeddings=args.embeddings, epochs=args.epochs, seed=args.seed, bucket=not args.no_bucket,
+                       optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay)
     modes = tuple(m for m in args.modes.split(",") if m)
     started = time.perf_counter()
     rows = compare(data, config, k=args.cv, modes=modes, max_folds=args.folds, rand_dim=args.rand_dim,
@@ -74,7 +78,8 @@ def main(argv=None):
     seconds = time.perf_counter() - started
     folds = len(rows[0][1].folds) if rows else 0
     print(format_table(rows, title=f"{args.data}: {folds} of {args.cv} folds, {args.epochs} epochs, "
-                                   f"{args.embeddings}"))
+                                   f"{args.embeddings}, {config.optimizer} lr {config.learning_rate:g}, "
+                                   f"weight decay {config.weight_decay:g}"))
 
     speeds = {name: [f.get("train_sentences_per_s") for f in r.folds if f.get("train_sentences_per_s")]
               for name, r in rows}
@@ -98,6 +103,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"data": args.data, "folds": folds, "cv": args.cv, "epochs": args.epochs,
+                       "config": config.to_dict(),
                        "results": table_json(rows), "train_sentences_per_s": speeds,
                        "predict_sentences_per_s": predict, "seconds": seconds}, f, indent=1)
 
