@@ -78,7 +78,8 @@ def main(argv=None):
                    run_dir=args.out, resume=args.resume, show_progress=False, log=log)
     seconds = time.perf_counter() - started
     folds = len(rows[0][1].folds) if rows else 0
-    print(format_table(rows, title=f"{args.data}: {folds} of {args.cv} folds, {args.epochs} epochs, "
+    epochs = f"{args.epochs} epochs" + (f" (patience {args.patience})" if args.patience else "")
+    print(format_table(rows, title=f"{args.data}: {folds} of {args.cv} folds, {epochs}, "
                                    f"{args.embeddings}, {config.optimizer} lr {config.learning_rate:g}, "
                                    f"weight decay {config.weight_decay:g}"))
 
