@@ -306,3 +306,33 @@ def test_nonzero_rows():
     assert optimizer_module.nonzero_rows(g[:100]) is None     # too few rows to be worth it
     assert optimizer_module.nonzero_rows(g.ravel()) is None   # not a table
     assert optimizer_module.nonzero_rows(np.ones((2048, 4), np.float32)) is None  # most rows used
+
+
+def test_lazy_adagrad_rows_equal_the_dense_update_bit_for_bit(monkeypatch):
+    from chainrule.optim import adaptive
+    lazy_calls = []
+
+    def spy(grad):
+        rows = optimizer_module.nonzero_rows(grad)
+        lazy_calls.append(rows is not None)
+        return rows
+    monkeypatch.setattr(adaptive, "nonzero_rows", spy)
+
+    def run(lazy):
+        monkeypatch.setattr(optimizer_module, "LAZY_ROWS", lazy)
+        rng = np.random.default_rng(2)
+        table = nn.Parameter(rng.standard_normal((2048, 6), dtype=np.float32))
+        opt = optim.Adagrad([table], lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)
+        for step in range(25):
+            grad = np.zeros(table.shape, np.float32)
+            used = rng.choice(2048, size=1800 if step % 10 == 9 else int(rng.integers(1, 200)), replace=False)
+            grad[used] = rng.standard_normal((len(used), 6), dtype=np.float32)
+            table.grad = grad
+            opt.step()
+        return table.data.copy(), opt.state[table]["sum"].copy()
+
+    fast = run(True)
+    assert sum(lazy_calls) >= 20  # the lazy path did run
+    slow = run(False)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)

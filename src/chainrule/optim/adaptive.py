@@ -8,6 +8,11 @@ class Adagrad(Optimizer):
     """torch.optim.Adagrad (Duchi et al., 2011).
 
     s += g * g;  p -= lr_t * g / (sqrt(s) + eps),  with lr_t = lr / (1 + (t - 1) * lr_decay).
+
+    A zero gradient leaves both s and p as they are (while eps > 0), so of a
+    large 2-D parameter whose gradient is zero in most rows (an embedding
+    table) only the used rows are updated (``nonzero_rows``), which gives the
+    dense update bit for bit.
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
@@ -23,8 +28,15 @@ class Adagrad(Optimizer):
     def _update(self, p, grad, state, group):
         state["step"] += 1
         lr_t = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        apply_elementwise(adagrad_kernel, p, grad, state["sum"], lr=lr_t, eps=float(group["eps"]),
-                          weight_decay=float(group["weight_decay"]))
+        scalars = dict(lr=lr_t, eps=float(group["eps"]), weight_decay=float(group["weight_decay"]))
+        # With eps = 0 an unused row whose sum is still 0 gets 0 / 0 = NaN, as in PyTorch: update every row.
+        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and scalars["eps"] > 0 else None
+        if rows is None:
+            apply_elementwise(adagrad_kernel, p, grad, state["sum"], **scalars)
+            return
+        weights, total = p.data[rows], state["sum"][rows]
+        apply_elementwise(adagrad_kernel, weights, grad[rows], total, **scalars)
+        p.data[rows], state["sum"][rows] = weights, total
 
 
 def adagrad_kernel(p, g, total, *, lr, eps, weight_decay):
