@@ -88,6 +88,28 @@ def test_demo_smoke(tmp_path, capsys):
     assert (tmp_path / "explain.dot").exists() and (tmp_path / "mlp_graph.dot").exists()
 
 
+def test_demo_epochs_reach_the_lm_and_cnn_steps(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from chainrule.cnn import compare as cnn_compare
+    from chainrule.lm import compare as lm_compare
+    seen = {}
+
+    def fake_lm(corpus, out_dir=None, epochs=None):
+        seen["lm"] = epochs
+        row = SimpleNamespace(name="model", test=SimpleNamespace(ppl=1.0))
+        return SimpleNamespace(best_ngram=row, neural=row, mixture=row)
+
+    def fake_cnn(epochs=4):
+        seen["cnn"] = epochs
+    monkeypatch.setattr(lm_compare, "demo", fake_lm)
+    monkeypatch.setattr(cnn_compare, "demo_run", fake_cnn)
+    assert main(["demo", "--only", "lm,cnn", "--epochs", "3", "--out", ""]) == 0
+    assert seen == {"lm": 3, "cnn": 3}
+    assert main(["demo", "--only", "lm,cnn", "--out", ""]) == 0
+    assert seen == {"lm": None, "cnn": 4}  # each step's own default
+
+
 def test_demo_only_and_unknown_step(capsys):
     assert main(["demo", "--only", "explain", "--out", ""]) == 0
     out = capsys.readouterr().out
@@ -108,11 +130,11 @@ def test_demo_lm_step_replaces_its_previous_run(tmp_path, monkeypatch):
     (old_run / "last.ckpt.npz").write_bytes(b"from an earlier demo")
     seen = {}
 
-    def fake_demo(corpus, out_dir=None):
+    def fake_demo(corpus, out_dir=None, epochs=None):
         seen["existed"] = (tmp_path / "lm_kjv").exists()
         row = SimpleNamespace(name="model", test=SimpleNamespace(ppl=1.0))
         return SimpleNamespace(best_ngram=row, neural=row, mixture=row)
 
     monkeypatch.setattr(compare, "demo", fake_demo)
-    demo_cli.lm_step(SimpleNamespace(out=str(tmp_path)))
+    demo_cli.lm_step(SimpleNamespace(out=str(tmp_path), epochs=None))
     assert seen == {"existed": False}

@@ -116,14 +116,14 @@ def lm_step(args):
         # The demo's own run from an earlier `make demo`: start afresh rather than refuse to overwrite it.
         print(f"replacing the previous demo run in {out}")
         shutil.rmtree(out)
-    result = demo("kjv", out_dir=out)
+    result = demo("kjv", out_dir=out, epochs=args.epochs)
     return {f"{row.name} test ppl": row.test.ppl for row in (result.best_ngram, result.neural, result.mixture)}
 
 
 def cnn_step(args):
     from ..cnn.compare import demo_run
 
-    demo_run()
+    demo_run(**({"epochs": args.epochs} if args.epochs else {}))
 
 
 STEPS = [

@@ -190,13 +190,15 @@ DEMO_CONFIG = {"order": 6, "emb": 192, "hidden": 192, "tie": True, "dropout": 0.
                "patience": 1, "lower": True, "min_count": 3, "seed": 0}
 
 
-def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True):
+def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True, epochs=None):
     """The language-model part of ``make demo``: the comparison table and a few generated sentences.
 
     Trains the small ``DEMO_CONFIG`` model (the benchmark's larger settings
-    are in benchmarks/bench_lm.py) and prints what ``lm compare`` prints.
+    are in benchmarks/bench_lm.py; ``epochs`` overrides its epochs) and
+    prints what ``lm compare`` prints.
     """
-    result = run_compare(corpus, LMConfig(**DEMO_CONFIG), out_dir=out_dir, n_samples=n_samples, verbose=verbose,
+    config = dict(DEMO_CONFIG, **({"epochs": epochs} if epochs else {}))
+    result = run_compare(corpus, LMConfig(**config), out_dir=out_dir, n_samples=n_samples, verbose=verbose,
                          show_progress=None)
     print()
     print(result.table())
