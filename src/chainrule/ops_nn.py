@@ -307,17 +307,14 @@ class Conv1d(Function):
         n, c_in, length, c_out, k, lp, l_out, stride, padding = self.dims
         gt = g.transpose(0, 2, 1)  # (N, L_out, C_out)
         span = stride * (l_out - 1) + 1
-        if stride == 1:
-            # Tap j fills rows j .. j + span - 1; only the k - 1 rows around them need zeros,
-            # so the buffer is not zero-filled first (a full extra pass over it).
-            gz = np.empty((n, lp, k, c_out), dtype=g.dtype)
-            for j in range(k):
-                gz[:, :j, j, :] = 0
-                gz[:, j + span:, j, :] = 0
-        else:
-            gz = np.zeros((n, lp, k, c_out), dtype=g.dtype)
+        # At stride 1 tap j fills rows j .. j + span - 1 and only the k - 1 rows around them need
+        # zeros, so the buffer is not zero-filled first (a full extra pass over it).
+        gz = (np.empty if stride == 1 else np.zeros)((n, lp, k, c_out), dtype=g.dtype)
         for j in range(k):
             gz[:, j:j + span:stride, j, :] = gt
+            if stride == 1:
+                gz[:, :j, j, :] = 0
+                gz[:, j + span:, j, :] = 0
         gz2 = gz.reshape(n * lp, k * c_out)
         gw = None
         if self.needs_grad(1):

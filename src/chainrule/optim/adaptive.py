@@ -1,7 +1,7 @@
 """Optimisers that scale each coordinate's step by its own gradient history: Adagrad and Adadelta."""
 import numpy as np
 
-from .optimizer import Optimizer, apply_elementwise, check_non_negative, nonzero_rows
+from .optimizer import Optimizer, apply_elementwise, apply_to_rows, check_non_negative, nonzero_rows
 
 
 class Adagrad(Optimizer):
@@ -34,9 +34,7 @@ class Adagrad(Optimizer):
         if rows is None:
             apply_elementwise(adagrad_kernel, p, grad, state["sum"], **scalars)
             return
-        weights, total = p.data[rows], state["sum"][rows]
-        apply_elementwise(adagrad_kernel, weights, grad[rows], total, **scalars)
-        p.data[rows], state["sum"][rows] = weights, total
+        apply_to_rows(adagrad_kernel, p, grad, rows, state["sum"], **scalars)
 
 
 def adagrad_kernel(p, g, total, *, lr, eps, weight_decay):
@@ -95,12 +93,9 @@ class Adadelta(Optimizer):
         decay = state.get("row_decay")
         if decay is None:
             decay = state["row_decay"] = np.ones(p.shape[0], dtype=p.dtype)
-        behind = decay[rows][:, None]
-        square_avg = state["square_avg"][rows] * behind  # copies of the used rows, caught up
-        acc_delta = state["acc_delta"][rows] * behind
-        weights = p.data[rows]
-        apply_elementwise(adadelta_kernel, weights, grad[rows], square_avg, acc_delta, **scalars)
-        p.data[rows], state["square_avg"][rows], state["acc_delta"][rows] = weights, square_avg, acc_delta
+        # The used rows' v and u first catch up on the decays they owe.
+        apply_to_rows(adadelta_kernel, p, grad, rows, state["square_avg"], state["acc_delta"],
+                      state_scale=decay[rows], **scalars)
         decay *= scalars["rho"]  # this step's decay of every row not used ...
         decay[rows] = 1          # ... the used ones are up to date
 

@@ -221,6 +221,24 @@ def apply_elementwise(kernel, p, grad, *state_arrays, **scalars):
     threads.parallel_blocks(block, data.size)
 
 
+def apply_to_rows(kernel, p, grad, rows, *state_arrays, state_scale=None, **scalars):
+    """``apply_elementwise`` on some rows of a 2-D parameter (e.g. those ``nonzero_rows`` found).
+
+    The rows of the weights, the gradient and each state array are gathered,
+    updated together and written back. ``state_scale``, one value per row,
+    first multiplies the gathered state rows (an optimiser's catch-up of them).
+    """
+    weights = p.data[rows]
+    states = [s[rows] for s in state_arrays]
+    if state_scale is not None:
+        for s in states:
+            s *= state_scale[:, None]
+    apply_elementwise(kernel, weights, grad[rows], *states, **scalars)
+    p.data[rows] = weights
+    for full, part in zip(state_arrays, states):
+        full[rows] = part
+
+
 def weight_decayed(grad, p, weight_decay):
     """The L2-penalised gradient g + wd * p, as a new array (``p.grad`` is left untouched, as in PyTorch)."""
     if weight_decay == 0:
