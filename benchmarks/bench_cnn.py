@@ -59,6 +59,8 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=("adadelta", "adam"), default="adadelta", help="default: Kim's Adadelta")
     p.add_argument("--lr", type=float, help="default: 1.0 for Adadelta, 1e-3 for Adam")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0, as Kim)")
+    p.add_argument("--embed-weight-decay", type=float,
+                   help="the fine-tuned embedding's own L2 penalty (default: --weight-decay)")
     p.add_argument("--patience", type=int, help="stop a fold after this many epochs without a better dev accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="keep the runs here (resumable with --resume)")
@@ -71,7 +73,8 @@ def main(argv=None):
 
     data = load_labelled(args.data)
     config = CNNConfig(embeddings=args.embeddings, epochs=args.epochs, seed=args.seed, bucket=not args.no_bucket,
-                       optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, patience=args.patience)
+                       optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+                       embed_weight_decay=args.embed_weight_decay, patience=args.patience)
     modes = tuple(m for m in args.modes.split(",") if m)
     started = time.perf_counter()
     rows = compare(data, config, k=args.cv, modes=modes, max_folds=args.folds, rand_dim=args.rand_dim,

@@ -116,6 +116,7 @@ def test_compare_table_and_json(tmp_path, capsys):
     (["cnn", "train", "--out", "x"], "needs --data"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--mode", "static"], "needs pretrained embeddings"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--weight-decay", "-1"], "weight_decay must be >= 0"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--embed-weight-decay", "-1"], "embed_weight_decay must be >= 0"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none"], "need --embeddings"),
     (["cnn", "predict", "no/such/run", "hi"], "no trained CNN at no/such/run"),
 ])
@@ -128,3 +129,14 @@ def test_user_errors(argv, message, capsys, tmp_path, monkeypatch):
 def test_resume_without_a_run(tmp_path, capsys):
     assert main(["cnn", "train", "--resume", str(tmp_path)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_optimiser_options_reach_the_config():
+    from chainrule.cli import build_parser
+    from chainrule.cli.cnn import _config
+    args = build_parser().parse_args(["cnn", "train", "--data", "mr", "--out", "x", "--optimizer", "adam",
+                                      "--weight-decay", "3e-4", "--embed-weight-decay", "0"])
+    config = _config(args)
+    assert (config.optimizer, config.weight_decay, config.embed_weight_decay) == ("adam", 3e-4, 0.0)
+    default = _config(build_parser().parse_args(["cnn", "train", "--data", "mr", "--out", "x"]))
+    assert default.embed_weight_decay is None  # the embedding shares --weight-decay

@@ -99,6 +99,45 @@ def test_weight_decay_shrinks_the_weights():
     with pytest.raises(ValueError, match="weight_decay must be >= 0"):
         fast(weight_decay=-1e-4)
 
+
+def test_embed_weight_decay_spares_the_pretrained_vectors():
+    vectors = glove_like()
+
+    def norms(**changes):
+        config = fast(mode="non-static", embeddings="toy", **changes)
+        result = train_textcnn(synthetic(200), config, vectors=vectors, show_progress=False, log=lambda s: None)
+        model = result.classifier.model
+        conv = sum(float(np.linalg.norm(p.data)) for name, p in model.named_parameters() if "conv" in name)
+        return float(np.linalg.norm(model.embedding.weight.data)), conv
+
+    free_emb, free_conv = norms(weight_decay=0.0)
+    shared_emb, shared_conv = norms(weight_decay=0.05)  # embed_weight_decay None: the same penalty everywhere
+    kept_emb, kept_conv = norms(weight_decay=0.05, embed_weight_decay=0.0)
+    # The penalty drives every row of the embedding towards zero (Adam scales each step to about lr,
+    # whatever the gradient's size); without it the vectors keep the size they have with no penalty,
+    # while the convolutions are penalised either way.
+    assert shared_emb < 0.5 * free_emb
+    assert kept_emb == pytest.approx(free_emb, rel=0.2)
+    assert kept_conv < 0.8 * free_conv and shared_conv < 0.8 * free_conv
+    with pytest.raises(ValueError, match="embed_weight_decay must be >= 0"):
+        fast(embed_weight_decay=-1.0)
+
+
+def test_parameter_groups():
+    from chainrule.cnn.trainer import parameter_groups
+    from chainrule.models.textcnn import TextCNN
+    matrix = glove_like().matrix
+    model = TextCNN(len(matrix), 2, embed_dim=12, filter_sizes=(2,), num_maps=3, mode="non-static", vectors=matrix)
+    assert isinstance(parameter_groups(model, fast(weight_decay=0.1)), list)
+    assert not isinstance(parameter_groups(model, fast(weight_decay=0.1))[0], dict)  # one plain list, as before
+    groups = parameter_groups(model, fast(weight_decay=0.1, embed_weight_decay=0.0))
+    assert groups[0] == {"params": [model.embedding.weight], "weight_decay": 0.0}
+    rest = groups[1]["params"]
+    assert model.embedding.weight not in rest and len(rest) == len(list(model.parameters())) - 1
+    frozen = TextCNN(len(matrix), 2, embed_dim=12, filter_sizes=(2,), num_maps=3, mode="static", vectors=matrix)
+    assert not isinstance(parameter_groups(frozen, fast(weight_decay=0.1, embed_weight_decay=0.0))[0], dict)
+
+
 @pytest.mark.parametrize("mode", ["static", "non-static", "multichannel"])
 def test_pretrained_modes(mode):
     vectors = glove_like()

@@ -150,6 +150,9 @@ def _model_options(p, compare=False):
     o.add_argument("--eps", type=float, default=d.eps, help="Adadelta's eps (default 1e-6)")
     o.add_argument("--weight-decay", type=float, default=d.weight_decay,
                    help="L2 penalty: adds this times each weight to its gradient (default 0, as Kim)")
+    o.add_argument("--embed-weight-decay", type=float,
+                   help="the fine-tuned embedding's own L2 penalty (default: --weight-decay); 0 keeps "
+                        "pretrained vectors of rare words from shrinking to zero")
     o.add_argument("--batch-size", type=int, default=d.batch_size, help="default 50")
     o.add_argument("--no-bucket", action="store_true",
                    help="batches of random sentences (Kim) rather than of similar lengths (faster, the default)")
@@ -174,7 +177,8 @@ def _config(args, mode=None):
                          pool_stride=args.pool_stride, k=args.k, dropout=args.dropout,
                          max_norm=args.max_norm or None, features=features, lower=not args.cased, clitics=not args.keep_clitics,
                          min_count=args.min_count, max_len=args.max_len, optimizer=args.optimizer, lr=args.lr,
-                         rho=args.rho, eps=args.eps, weight_decay=args.weight_decay, batch_size=args.batch_size,
+                         rho=args.rho, eps=args.eps, weight_decay=args.weight_decay,
+                         embed_weight_decay=args.embed_weight_decay, batch_size=args.batch_size,
                          bucket=not args.no_bucket,
                          epochs=args.epochs, dev_fraction=args.dev_fraction, patience=args.patience,
                          seed=args.seed)

@@ -36,6 +36,11 @@ class CNNConfig:
     rho: float = 0.95
     eps: float = 1e-6
     weight_decay: float = 0.0     # L2 penalty: the optimiser adds weight_decay * p to each gradient
+    # The fine-tuned embedding's own penalty; None: weight_decay. It is a separate setting because
+    # the penalty reaches every row at every step, including the rows of words a batch lacks, so
+    # with Adam the pretrained vectors of rare words shrink towards zero long before the data can
+    # speak for them: 0 keeps them (and fine-tunes only where the data pushes).
+    embed_weight_decay: float = None
     batch_size: int = 50
     bucket: bool = True           # batches of similar-length sentences (faster; see cnn/sampler.py)
     epochs: int = 25
@@ -58,6 +63,8 @@ class CNNConfig:
                    "maps, batch_size and epochs must be positive"),
                   (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
                   (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (self.embed_weight_decay is None or self.embed_weight_decay >= 0,
+                   "embed_weight_decay must be >= 0 (or None: weight_decay)"),
                   (0 <= self.dev_fraction < 1, "dev_fraction must be in [0, 1)")]
         for ok, message in checks:
             if not ok:

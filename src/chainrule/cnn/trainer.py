@@ -72,6 +72,17 @@ def split_dev(split, fraction, seed):
     return split.subset(keep), split.subset(held)
 
 
+def parameter_groups(model, config):
+    """The trained parameters, for the optimiser: one list, or two groups when the embedding has its own decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = config.embed_weight_decay
+    if decay is None or decay == config.weight_decay or not model.embedding.weight.requires_grad:
+        return params  # one group: what the optimiser and its checkpoints have always had
+    embedding = model.embedding.weight
+    return [{"params": [embedding], "weight_decay": decay},
+            {"params": [p for p in params if p is not embedding]}]
+
+
 def _need_positions(config):
     if config.pool == "kmax":
         return config.k
@@ -146,7 +157,7 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
                     stride=config.stride, padding=config.padding, dropout=config.dropout,
                     feature_channels=encoder.feature_channels + user_channels, max_len=encoder.max_len,
                     max_norm=config.max_norm)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = parameter_groups(model, config)
     if config.optimizer == "adadelta":
         opt = optim.Adadelta(params, lr=config.learning_rate, rho=config.rho, eps=config.eps,
                              weight_decay=config.weight_decay)
