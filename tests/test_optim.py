@@ -208,6 +208,19 @@ def test_state_dict_format_is_torchs():
     assert sd["state"][0]["step"] == 2
 
 
+def test_state_dict_is_the_live_state_as_in_torch():
+    # A copied dict with live arrays would pair an old step count with new moments.
+    init, noise = _initial(), _noise()
+    _, opt = run_chainrule(optim.Adam, {}, init, noise[:2])
+    params = opt.param_groups[0]["params"]
+    sd = opt.state_dict()
+    for p in params:
+        p.grad = np.ones_like(p.data)
+    opt.step()
+    assert sd["state"][0]["step"] == 3
+    assert sd["state"][0]["exp_avg"] is opt.state[params[0]]["exp_avg"]
+
+
 def test_loading_mismatched_state_is_refused():
     a = optim.Adam([nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(3))])
     b = optim.Adam([nn.Parameter(np.zeros(2))])
@@ -252,6 +265,15 @@ def test_clip_grad_norm_edge_cases():
     p.grad = np.array([np.inf, 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         optim.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_norm_of_float16_gradients_does_not_overflow():
+    p, q = nn.Parameter(np.zeros(4, np.float16)), torch.zeros(4, dtype=torch.float16, requires_grad=True)
+    p.grad, q.grad = np.full(4, 300, np.float16), torch.full((4,), 300, dtype=torch.float16)
+    total = optim.clip_grad_norm_([p], 1.0)
+    expected = torch.nn.utils.clip_grad_norm_([q], 1.0)
+    assert total.dtype == np.float16 and float(total) == expected.item() == 600.0
+    np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-3)
 
 
 def test_clip_grad_value_matches_torch():
@@ -405,3 +427,19 @@ def test_exponential_moving_average_of_weights():
         optim.ExponentialMovingAverage([nn.Parameter(np.zeros(5, np.float32)), b]).load_state_dict(ema.state_dict())
     with pytest.raises(ValueError, match="decay"):
         optim.ExponentialMovingAverage([w], decay=1.0)
+
+
+def test_exponential_moving_average_keeps_each_parameters_precision():
+    small = nn.Parameter(np.zeros(3, np.float32))
+    wide = nn.Parameter(np.zeros(5, np.float64))
+    ema = optim.ExponentialMovingAverage([small, wide], decay=0.9)
+    wide.data[:] = 1 + 1e-12  # not a float32 number
+    ema.update()  # the first update copies the weights exactly
+    np.testing.assert_array_equal(ema.shadow[1], wide.data)
+    half = nn.Parameter(np.zeros(2, np.float16))
+    big = nn.Parameter(np.full(2, 1e5, np.float32))  # beyond float16's range
+    ema = optim.ExponentialMovingAverage([half, big], decay=0.9)
+    big.data[:] = 2e5
+    ema.update()
+    ema.update()
+    assert np.isfinite(ema.shadow[1]).all() and ema.shadow[1][0] == pytest.approx(2e5)

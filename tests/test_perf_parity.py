@@ -336,3 +336,24 @@ def test_lazy_adagrad_rows_equal_the_dense_update_bit_for_bit(monkeypatch):
     slow = run(False)
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", [lambda p: optim.Adadelta([p], eps=0.0),
+                                  lambda p: optim.Adagrad([p], eps=1e-50)],  # 1e-50 is 0 in float32
+                         ids=["adadelta-eps-0", "adagrad-eps-underflows"])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide")
+def test_lazy_rows_only_with_an_eps_above_zero_in_the_dtype(make, monkeypatch):
+    # With eps = 0 the dense update gives 0 / 0 = NaN in rows that were never used, as PyTorch
+    # does; the lazy path, which never touches those rows, must not quietly differ.
+    def run(lazy):
+        monkeypatch.setattr(optimizer_module, "LAZY_ROWS", lazy)
+        table = nn.Parameter(np.ones((2048, 3), np.float32))
+        opt = make(table)
+        grad = np.zeros(table.shape, np.float32)
+        grad[:10] = 1.0
+        table.grad = grad
+        opt.step()
+        return table.data.copy()
+    lazy, dense = run(True), run(False)
+    assert np.isnan(dense).sum() == 2038 * 3
+    np.testing.assert_array_equal(lazy, dense)

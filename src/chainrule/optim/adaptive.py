@@ -4,6 +4,11 @@ import numpy as np
 from .optimizer import Optimizer, apply_elementwise, apply_to_rows, check_non_negative, nonzero_rows
 
 
+def eps_counts(eps, p):
+    """Whether eps is above zero in the parameter's dtype (1e-50 is 0 in float32), which the lazy rows need."""
+    return p.data.dtype.type(eps) > 0
+
+
 class Adagrad(Optimizer):
     """torch.optim.Adagrad (Duchi et al., 2011).
 
@@ -30,7 +35,7 @@ class Adagrad(Optimizer):
         lr_t = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
         scalars = dict(lr=lr_t, eps=float(group["eps"]), weight_decay=float(group["weight_decay"]))
         # With eps = 0 an unused row whose sum is still 0 gets 0 / 0 = NaN, as in PyTorch: update every row.
-        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and scalars["eps"] > 0 else None
+        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and eps_counts(scalars["eps"], p) else None
         if rows is None:
             apply_elementwise(adagrad_kernel, p, grad, state["sum"], **scalars)
             return
@@ -84,7 +89,8 @@ class Adadelta(Optimizer):
         state["step"] += 1
         scalars = dict(lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
                        weight_decay=float(group["weight_decay"]))
-        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 else None
+        # With eps = 0, 0 / 0 = NaN in every unused row whose v and u are still 0, as in PyTorch.
+        rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and eps_counts(scalars["eps"], p) else None
         if rows is None:
             if "row_decay" in state:
                 _catch_up(state)

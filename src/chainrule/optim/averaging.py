@@ -35,15 +35,19 @@ class ExponentialMovingAverage:
         self.decay = float(decay)
         self.num_updates = 0
         self.shadow = [p.data.copy() for p in self.params]
-        # One buffer, reused by every update, so updating allocates nothing.
-        self._scratch = np.empty(max(a.size for a in self.shadow), dtype=self.shadow[0].dtype)
+        # One buffer per dtype, reused by every update, so updating allocates nothing (and each
+        # parameter's step is computed in its own precision).
+        self._scratch = {}
+        for a in self.shadow:
+            size = max(a.size, self._scratch[a.dtype].size if a.dtype in self._scratch else 0)
+            self._scratch[a.dtype] = np.empty(size, dtype=a.dtype)
 
     def update(self):
         """Move the average towards the parameters' current values: a <- a + w_t (p - a)."""
         self.num_updates += 1
         weight = (1.0 - self.decay) / (1.0 - self.decay ** self.num_updates)
         for average, p in zip(self.shadow, self.params):
-            step = self._scratch[:average.size].reshape(average.shape)
+            step = self._scratch[average.dtype][:average.size].reshape(average.shape)
             np.subtract(p.data, average, out=step)
             step *= weight
             average += step

@@ -27,7 +27,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if norm_type == math.inf:
         total = max(np.abs(g).max() if g.size else 0.0 for g in grads)
     else:
-        per_grad = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
+        # Summed in at least float32: float16 squares overflow at 256 (PyTorch accumulates in float32 too).
+        per_grad = [np.linalg.norm(g.reshape(-1).astype(np.promote_types(g.dtype, np.float32), copy=False),
+                                   ord=norm_type) for g in grads]
         total = np.linalg.norm(np.asarray(per_grad), ord=norm_type)
     total = grads[0].dtype.type(total)
     if error_if_nonfinite and not np.isfinite(total):

@@ -116,8 +116,10 @@ class Optimizer:
     def state_dict(self):
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``, as in PyTorch.
 
-        Parameters are numbered in group order. The arrays are the live state,
-        not copies; ``chainrule.save`` writes them as they are at that moment.
+        Parameters are numbered in group order. As in PyTorch, each parameter's
+        state is the live one, not a copy: a later step changes it, counts and
+        arrays together. ``chainrule.save`` writes it as it is at that moment;
+        ``copy.deepcopy`` keeps a snapshot.
         """
         index = {}
         groups = []
@@ -125,7 +127,8 @@ class Optimizer:
             packed = {k: v for k, v in group.items() if k != "params"}
             packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        # The live dicts: a copy of the dict alone would freeze the step count but not the arrays.
+        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
