@@ -117,6 +117,8 @@ def test_compare_table_and_json(tmp_path, capsys):
     (["cnn", "train", "--data", "mr", "--out", "x", "--mode", "static"], "needs pretrained embeddings"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--weight-decay", "-1"], "weight_decay must be >= 0"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--embed-weight-decay", "-1"], "embed_weight_decay must be >= 0"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--pool", "kmax", "--pool-size", "2"],
+     "k-max pooling takes no pool_size"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none"], "need --embeddings"),
     (["cnn", "predict", "no/such/run", "hi"], "no trained CNN at no/such/run"),
 ])

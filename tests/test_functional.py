@@ -157,6 +157,14 @@ def test_embedding_padding_idx_gets_no_gradient():
     assert (w.grad[0] == 0).all() and (w.grad[2] != 0).any()
 
 
+def test_embedding_of_no_ids_has_a_zero_gradient():
+    w = cr.randn(5, 3, requires_grad=True)
+    y = F.embedding(np.zeros((2, 0), np.int64), w)
+    assert y.shape == (2, 0, 3)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad, np.zeros((5, 3), np.float32))
+
+
 def test_embedding_out_of_range_is_named():
     with pytest.raises(IndexError, match="id 5 is out of range for a table of 4 rows"):
         F.embedding(np.array([0, 5]), cr.randn(4, 2))

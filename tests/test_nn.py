@@ -325,6 +325,12 @@ def test_state_dict_shares_memory_as_in_torch_and_load_copies_in_place():
     assert list(layer.state_dict(keep_vars=True).values())[0] is layer.weight
 
 
+def test_state_dict_prefix_as_in_torch():
+    ours, theirs = nn.Sequential(nn.Linear(2, 3)), torch.nn.Sequential(torch.nn.Linear(2, 3))
+    assert list(ours.state_dict(prefix="model.")) == list(theirs.state_dict(prefix="model.")) \
+        == ["model.0.weight", "model.0.bias"]
+
+
 def test_load_state_dict_errors_name_the_problem():
     model = Ours()
     before = {k: v.copy() for k, v in model.state_dict().items()}

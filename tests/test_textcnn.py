@@ -191,6 +191,9 @@ def test_shapes_errors_and_min_length():
     windowed = TextCNN(20, 2, embed_dim=4, filter_sizes=(3,), pool_size=2, max_len=9)
     with pytest.raises(ValueError, match="exactly max_len=9"):
         windowed(np.ones((2, 7), np.int64))
+    # k-max over windows is not a thing this model does (it used to run average pooling instead)
+    with pytest.raises(ValueError, match="k-max pooling .* takes no pool_size"):
+        TextCNN(20, 2, embed_dim=4, filter_sizes=(3,), pool="kmax", k=2, pool_size=2, max_len=9)
 
 
 def test_from_config_round_trip():

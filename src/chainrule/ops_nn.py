@@ -256,7 +256,7 @@ class Embedding(Function):
         return weight[ids]
 
     def backward(self, g):
-        grad = scatter_add_rows(g.reshape(self.ids.size, -1), self.ids, self.shape[0])
+        grad = scatter_add_rows(g.reshape(self.ids.size, self.shape[1]), self.ids, self.shape[0])
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         # Reshape only when needed: a reshaped view would make the engine copy

@@ -62,6 +62,8 @@ class CNNConfig:
                   (self.maps >= 1 and self.batch_size >= 1 and self.epochs >= 1,
                    "maps, batch_size and epochs must be positive"),
                   (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+                  (self.pool != "kmax" or self.pool_size is None,
+                   "k-max pooling takes no pool_size (it keeps the k largest values of the sentence)"),
                   (self.weight_decay >= 0, "weight_decay must be >= 0"),
                   (self.embed_weight_decay is None or self.embed_weight_decay >= 0,
                    "embed_weight_decay must be >= 0 (or None: weight_decay)"),

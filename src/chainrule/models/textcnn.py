@@ -117,6 +117,9 @@ class TextCNN(nn.Module):
             raise ValueError(f"TextCNN: filter widths must be positive integers, got {filter_sizes}")
         if padding == "same" and stride != 1:
             raise ValueError("TextCNN: padding='same' needs stride 1")
+        if pool == "kmax" and pool_size is not None:
+            raise ValueError("TextCNN: k-max pooling keeps the k largest values of the whole sentence; "
+                             "it takes no pool_size (windows are for max and avg)")
         if vectors is not None:
             vectors = np.asarray(vectors.data if isinstance(vectors, Tensor) else vectors, dtype=np.float32)
             if vectors.shape[0] != vocab_size:

@@ -192,9 +192,9 @@ class Module:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------ state dict
-    def _state_entries(self, prefix=""):
+    def _state_entries(self):
         """(key, module, attribute name, is_parameter) for every saved entry, tied ones under each name."""
-        for mod_name, module in self.named_modules(prefix, remove_duplicate=False):
+        for mod_name, module in self.named_modules(remove_duplicate=False):
             dot = f"{mod_name}." if mod_name else ""
             for name in module._parameters:
                 yield dot + name, module, name, True
@@ -211,7 +211,9 @@ class Module:
         ``keep_vars=True`` gives the Parameters themselves.
         """
         state = OrderedDict()
-        for key, module, name, is_param in self._state_entries(prefix):
+        # As in PyTorch, the prefix is put before each key as given: state_dict(prefix="model.").
+        for key, module, name, is_param in self._state_entries():
+            key = prefix + key
             value = getattr(module, name)
             if is_param:
                 state[key] = value if keep_vars else value.data
