@@ -59,6 +59,11 @@ def test_layouts_paragraphs_and_lines(tmp_path):
     # Forced to paragraphs, the unpunctuated lines run together into one sentence.
     with pytest.raises(DataError, match="only 1 sentence"):
         load_corpus(ptb, layout="paragraphs")
+    # Blank lines before the first or after the last line of text separate nothing: still lines.
+    padded = tmp_path / "padded.txt"
+    padded.write_text("\n\nthe cat sat\nthe dog ran\na <unk> barked\nno end mark here\n\n\n")
+    c = load_corpus(padded)
+    assert c.train + c.valid + c.test == ["the cat sat", "the dog ran", "a <unk> barked", "no end mark here"]
 
 
 def test_crlf_and_byte_order_mark(tmp_path):

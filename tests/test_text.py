@@ -48,6 +48,10 @@ def test_tokenize_accents_and_combining_marks():
     # Devanagari vowel signs are combining marks, which \w alone would cut words at.
     assert tokenize("हिन्दी भाषा, ok") == ["हिन्दी", "भाषा", ",", "ok"]
     assert tokenize("Ελληνικά και русский.") == ["Ελληνικά", "και", "русский", "."]
+    # A typographic apostrophe after a mark is still inside the word, and becomes ASCII.
+    assert tokenize("हिन्दी’s x\u0301’s") == ["हिन्दी's", "x\u0301's"]
+    # The emoji presentation selector (a mark) stays with its symbol rather than becoming a word.
+    assert tokenize("I \u2764\ufe0f NY") == ["I", "\u2764\ufe0f", "NY"]
 
 
 def test_tokenize_lower_and_determinism():
@@ -110,6 +114,15 @@ def test_vocab_min_count_max_size_and_unk():
     assert [v.encode(s).tolist() for s in valid] == [[1, 1, 5], [1]]
     assert v.unk_rate(valid) == pytest.approx(3 / 4)
     assert Vocab.build(TRAIN).unk_rate(TRAIN) == 0.0
+
+
+def test_literal_unk_is_one_token_and_counts_as_the_special():
+    # Penn Treebank and WikiText write rare words as <unk>.
+    assert tokenize("a <unk> barked") == ["a", "<unk>", "barked"]
+    assert tokenize("<UNK> x", lower=True) == ["<unk>", "x"]
+    assert tokenize("a<b> <s> <unknown>") == ["a", "<", "b", ">", "<", "s", ">", "<", "unknown", ">"]
+    v = Vocab.build([tokenize("the <unk> sat on the <unk>")])
+    assert v.counts["<unk>"] == 2 and "unk" not in v.stoi
 
 
 def test_vocab_literal_specials_count_towards_the_special():

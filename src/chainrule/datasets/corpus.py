@@ -19,7 +19,8 @@ sentences (``layout``): ``"paragraphs"`` joins the lines of each block
 between blank lines and splits it into sentences; ``"lines"`` takes every
 line separately (one sentence per line, as in the Penn Treebank files,
 still split further at sentence ends inside a line); ``"auto"`` (default)
-picks ``"paragraphs"`` if the file has a blank line and ``"lines"`` if not.
+picks ``"paragraphs"`` if the file has a blank line between two lines of
+text and ``"lines"`` if not (blank lines at the start or end don't count).
 
 Bad input raises :class:`DataError` naming the file and position: an empty
 file, a binary file (NUL byte), invalid UTF-8 (byte offset, line and column;
@@ -197,7 +198,9 @@ def read_sentences(path, errors="strict", layout="auto"):
     text = read_text(path, errors)
     lines = text.split("\n")
     if layout == "auto":
-        layout = "paragraphs" if any(not ln.strip() for ln in lines[:-1]) else "lines"
+        # Only blank lines between text count: one at the start or end separates nothing.
+        inner = text.strip().split("\n")
+        layout = "paragraphs" if any(not ln.strip() for ln in inner) else "lines"
     if layout == "lines":
         units = lines
     else:

@@ -16,9 +16,13 @@ reads it left to right:
   ``1,000``.
 * Everything else that is not white space is **punctuation**: each character
   is a token, except that a run of the same character is one token (``--``,
-  ``...``, ``!!``). Quotes of every kind, dashes, brackets, ``_`` and symbols
-  are punctuation, so ``"apple."`` gives ``apple`` and ``.``; an apostrophe
-  not between two letters (a quote, or ``'tis``, ``boys'``) is its own token.
+  ``...``, ``!!``), and combining marks after a symbol stay with it (the
+  invisible emoji selector of ``❤️``). Quotes of every kind, dashes, brackets,
+  ``_`` and symbols are punctuation, so ``"apple."`` gives ``apple`` and
+  ``.``; an apostrophe not between two letters (a quote, or ``'tis``,
+  ``boys'``) is its own token.
+* ``<unk>`` is one token: corpora such as Penn Treebank and WikiText write
+  their rare words that way, and the vocabulary counts it as its special.
 
 Examples::
 
@@ -85,12 +89,17 @@ def _mark_class():
     return "[" + "".join(ranges) + "]"
 
 
-def _token_pattern(w):
-    """The token regex for a given word-character class ``w`` (which may include ``_``; see tokenize)."""
+def _token_pattern(w, marks=""):
+    """The token regex for a word-character class ``w`` (which may include ``_``; see tokenize).
+
+    ``marks``: a class of combining marks, which a symbol keeps after it.
+    """
     number = r"\d+(?:[.,]\d+)+(?!\w)"
     word = f"{w}+(?:[{_APOSTROPHES}{_HYPHENS}]{w}+)*"
     punct = r"([^\w\s])\1*"  # group 1 is the character; \1* keeps a run of it together
-    return re.compile(f"{number}|{word}|{punct}")
+    if marks:
+        punct += marks + "*"
+    return re.compile(f"<unk>|{number}|{word}|{punct}")
 
 
 # Plain \w is much faster than a class listing every mark, and text without a
@@ -101,14 +110,20 @@ _MAY_HOLD_MARKS = re.compile("[^\x00-\u02ff]")
 
 @functools.cache
 def _full_re():
-    return _token_pattern("[\\w" + _mark_class()[1:-1] + "]")
+    return _token_pattern("[\\w" + _mark_class()[1:-1] + "]", _mark_class())
 
 
 _UNDERSCORES = re.compile(r"_+|[^_]+")
 
 
-# An apostrophe-like character between two word characters.
+# An apostrophe-like character between two word characters (with marks, for text that may hold them).
 _INNER_APOSTROPHE = re.compile(f"(?<=\\w)[{_APOSTROPHES[1:]}](?=\\w)")
+
+
+@functools.cache
+def _full_inner_apostrophe():
+    w = "[\\w" + _mark_class()[1:-1] + "]"
+    return re.compile(f"(?<={w})[{_APOSTROPHES[1:]}](?={w})")
 
 
 def tokenize(text, lower=False):
@@ -119,10 +134,11 @@ def tokenize(text, lower=False):
     if not isinstance(text, str):
         raise TypeError(f"tokenize expects a str, got {type(text).__name__}")
     text = unicodedata.normalize("NFC", text)
-    text = _INNER_APOSTROPHE.sub("'", text)
+    marks = _MAY_HOLD_MARKS.search(text) is not None
+    text = (_full_inner_apostrophe() if marks else _INNER_APOSTROPHE).sub("'", text)
     if lower:
         text = text.lower()
-    pattern = _full_re() if _MAY_HOLD_MARKS.search(text) else _FAST_RE
+    pattern = _full_re() if marks else _FAST_RE
     tokens = [m.group(0) for m in pattern.finditer(text)]
     # \w counts "_" as a letter, but it is punctuation here (it marks
     # emphasis in plain-text books): split it out of the rare words holding it.
