@@ -245,3 +245,79 @@ def test_gradcheck_checks_several_inputs_and_passes_other_arguments():
 def test_gradcheck_of_an_output_that_ignores_an_input():
     a, b = cr.randn(2, requires_grad=True), cr.randn(2, requires_grad=True)
     assert cr.gradcheck(lambda a, b: a * 2, [a, b])
+
+
+# ------------------------------------------------------- edge cases (a review against PyTorch)
+def test_min_of_integers_and_booleans():
+    # -max(-x) would wrap for unsigned and int8 and fail on booleans
+    assert cr.tensor(np.array([0, 5], np.uint8)).min().item() == 0
+    assert cr.tensor(np.array([-128, 5], np.int8)).min().item() == -128
+    flags = cr.tensor(np.array([1.0, 2.0, 3.0])) > 1
+    assert flags.min().item() is False and flags.min(axis=0).item() is False
+
+
+def test_a_nan_maximum_takes_the_whole_gradient_as_in_torch():
+    torch = pytest.importorskip("torch")
+    pairs = [(lambda t: t.max(), lambda t: t.max()), (lambda t: t.min(), lambda t: t.min()),
+             (lambda t: t.max(axis=1), lambda t: t.max(dim=1).values)]
+    for ours, theirs in pairs:
+        data = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]])
+        x = cr.tensor(data, requires_grad=True)
+        ours(x).sum().backward()
+        tx = torch.tensor(data, requires_grad=True)
+        theirs(tx).sum().backward()
+        np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+    # Over several axes (torch.amax's rule, ties share) the NaN takes it too; torch.amax gives NaN everywhere.
+    x = cr.tensor(data, requires_grad=True)
+    x.max(axis=(0, 1)).backward()
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 0, 0]])
+
+
+def test_a_cast_to_integers_carries_no_gradient():
+    x = cr.tensor([1.5, 2.5], requires_grad=True)
+    c = x.astype(np.int64)
+    assert not c.requires_grad and c.dtype == np.int64
+    assert x.astype(np.float64).requires_grad
+
+
+def test_numpy_scalars_keep_a_float32_tensor_float32():
+    x = cr.tensor(np.ones(3, np.float32), requires_grad=True)
+    for y in (x * np.int64(2), x / np.sum(np.array([True, True])), x ** np.float64(2), np.float32(2) + x,
+              x - np.bool_(True)):
+        assert y.dtype == np.float32
+    (x ** np.float64(2)).sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_mean_of_nothing_is_nan_and_flatten_of_an_empty_batch():
+    assert np.isnan(cr.zeros(0, 3).mean().item())
+    assert np.isnan(cr.zeros(2, 0).mean(axis=1).data).all()
+    assert cr.zeros(0, 2, 3).flatten(1).shape == (0, 6)
+
+
+def test_grad_mode_belongs_to_each_thread():
+    import threading
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with cr.no_grad():
+            inside.set()
+            release.wait(5)
+        seen["worker_after"] = cr.is_grad_enabled()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    seen["main_while_worker_in_no_grad"] = cr.is_grad_enabled()
+    with cr.no_grad():
+        release.set()
+        t.join(5)
+    assert seen == {"main_while_worker_in_no_grad": True, "worker_after": True}
+    assert cr.is_grad_enabled()
+    fresh = []
+    with cr.no_grad():
+        t = threading.Thread(target=lambda: fresh.append(cr.is_grad_enabled()))
+        t.start()
+        t.join(5)
+    assert fresh == [True]  # a new thread starts with recording on, as in PyTorch

@@ -149,3 +149,11 @@ def test_retain_all_and_deep_graph():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert graph.to_dot(y).count("->") == 3 * 3000
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")
+def test_a_diverged_value_can_still_be_drawn():
+    x = cr.tensor([0.0, 1.0], requires_grad=True)
+    loss = x.log().sum()  # -inf
+    assert graph.format_number(float("inf")) == "inf" and graph.format_number(float("nan")) == "nan"
+    assert "-inf" in graph.to_dot(loss)

@@ -211,6 +211,26 @@ def test_header_from_the_future_or_foreign(tmp_path):
             cr.load(path)
 
 
+def test_crafted_structure_records_give_clear_errors(tmp_path):
+    path = tmp_path / "c.npz"
+    deep = b'{"format": "chainrule", "version": 1, "root": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    np.savez(path, __chainrule__=np.frombuffer(deep, dtype=np.uint8))
+    with pytest.raises(ValueError, match="nested too deeply"):
+        cr.load(path)
+    # An entry written without .npy framing: NumPy hands back raw bytes, never to be returned.
+    header = b'{"format": "chainrule", "version": 1, "root": {"array": "w"}}'
+    for entries, message in [({"__chainrule__.npy": b"junk", }, "structure record"),
+                             ({"__chainrule__.npy": None, "w.npy": b"not an array"}, "'w' that is not an array")]:
+        with zipfile.ZipFile(path, "w") as z:
+            for name, content in entries.items():
+                if content is None:
+                    np.save(tmp_path / "h.npy", np.frombuffer(header, dtype=np.uint8))
+                    content = (tmp_path / "h.npy").read_bytes()
+                z.writestr(name, content)
+        with pytest.raises(ValueError, match=message):
+            cr.load(path)
+
+
 # ---------------------------------------------------------- what save refuses
 def test_unsavable_objects_are_refused_with_their_location(tmp_path):
     with pytest.raises(TypeError, match=r"obj\['a'\]\[1\] is a set"):

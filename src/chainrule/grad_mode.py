@@ -1,8 +1,14 @@
-"""Global switches of the autodiff engine: gradient recording and anomaly detection."""
+"""Switches of the autodiff engine: gradient recording and anomaly detection.
+
+Each thread has its own, as in PyTorch: ``no_grad()`` in one thread does not
+stop another from recording, and every new thread starts with recording on.
+"""
 import contextlib
+import threading
 
 
-class _State:
+class _State(threading.local):
+    # Class attributes: what a thread sees until it sets its own.
     grad_enabled = True
     detect_anomaly = False
 

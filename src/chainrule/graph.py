@@ -14,6 +14,7 @@ Graphviz's ``dot`` program does the layout; it is called as a subprocess, so
 no Python package is needed. Without it the ``.dot`` file is still written,
 with a warning saying how to install Graphviz.
 """
+import math
 import os
 import shutil
 import subprocess
@@ -93,6 +94,8 @@ def retain_all(root):
 def format_number(x, digits=4):
     """A short, readable number: 5 rather than 5.0, -0.1966 rather than -0.19661193."""
     x = float(x)
+    if not math.isfinite(x):
+        return str(x)  # inf, -inf, nan: a diverged loss must still be drawable
     if x == 0:
         return "0"  # also turns -0 into 0
     if x == int(x) and abs(x) < 1e15:

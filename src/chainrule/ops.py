@@ -280,6 +280,8 @@ class Max(Function):
             np.put_along_axis(grad, idx, np.broadcast_to(g, idx.shape), axis[0])
             return (grad,)
         tied = (a == self.out)
+        if np.issubdtype(a.dtype, np.floating):
+            tied |= np.isnan(a) & np.isnan(self.out)  # a NaN maximum is the NaN element(s), as in torch
         count = tied.sum(axis=axis, keepdims=True).astype(g.dtype)
         return (tied * (g / count),)
 

@@ -157,9 +157,13 @@ def load(path):
         raise ValueError(f"load: {path} is corrupted or not a chainrule file ({e})") from e
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, zipfile.LargeZipFile) as e:
         raise ValueError(f"load: {path} is truncated or corrupted ({type(e).__name__}: {e})") from e
+    except RecursionError:  # a crafted structure record nested thousands deep
+        raise ValueError(f"load: {path} has a structure record nested too deeply to be one of ours") from None
 
 
 def _read_header(raw, path):
+    if not isinstance(raw, np.ndarray):  # an entry without .npy framing reads as bytes
+        raise ValueError(f"load: {path} has an unreadable structure record (not an array)")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -188,5 +192,7 @@ def _decode(node, archive, path):
         if body not in archive.files:
             raise ValueError(f"load: {path} is missing array {body!r} that its structure record names")
         arr = archive[body]
+        if not isinstance(arr, np.ndarray):
+            raise ValueError(f"load: {path} has an entry {body!r} that is not an array")
         return arr[()] if kind == "scalar" else arr
     raise ValueError(f"load: {path} has an unknown entry kind {kind!r} in its structure record")

@@ -99,7 +99,10 @@ class Tensor:
 
     def astype(self, dtype):
         from . import ops
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fc":  # integers and booleans have no gradient (as in PyTorch)
+            return Tensor._wrap(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
 
     float = lambda self: self.astype(np.float32)
     double = lambda self: self.astype(np.float64)
@@ -224,6 +227,8 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             return ops.Pow.apply(self, exponent)
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()  # a NumPy scalar would turn float32 into float64
         return ops.PowScalar.apply(self, exponent=exponent)
 
     def __rpow__(self, base):
@@ -286,13 +291,19 @@ class Tensor:
     def mean(self, axis=None, keepdims=False, *, dim=None):
         axis = _axis(axis, dim, self.ndim)
         count = self.data.size if axis is None else int(np.prod([self.shape[a] for a in axis]))
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))
+        # The mean of no values is NaN, as in NumPy and PyTorch (0 * NaN).
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims) * (1.0 / count if count else np.nan)
 
     def max(self, axis=None, keepdims=False, *, dim=None):
         return ops.Max.apply(self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False, *, dim=None):
-        return -ops.Max.apply(-self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
+        axis = _axis(axis, dim, self.ndim)
+        if self.data.dtype.kind not in "fc":
+            # -max(-x) is exact for floats only: negation wraps unsigned and int8's -128, and fails on
+            # booleans. Such tensors have no gradient, so NumPy's min is all there is to do.
+            return Tensor._wrap(np.asarray(self.data.min(axis=axis, keepdims=keepdims)))
+        return -ops.Max.apply(-self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None, *, dim=None):
         axis = dim if axis is None else axis
@@ -307,7 +318,8 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0):
-        return self.reshape(self.shape[:start_dim] + (-1,))
+        # The size, not -1: NumPy cannot infer -1 when another dimension is 0.
+        return self.reshape(self.shape[:start_dim] + (int(np.prod(self.shape[start_dim:])),))
 
     def transpose(self, *axes):
         """Reverse the axes (no arguments), apply a full permutation, or swap two axes.
@@ -398,7 +410,9 @@ def _lift(value, like):
     """Wrap a Python scalar or array so it can meet ``like`` in an op (no gradient)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (int, float, bool)) and like.data.dtype.kind == "f":
+    # NumPy scalars too (np.int64 from a count, np.float64 from a sum): as in PyTorch, a lone
+    # number takes the float tensor's dtype instead of turning float32 into float64.
+    if isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_)) and like.data.dtype.kind == "f":
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
     return Tensor._wrap(backend.as_array(value))
 
