@@ -320,6 +320,40 @@ def test_top_ngrams_finds_the_word_a_filter_detects():
     assert report[1]["ngrams"][0] == ("a dull", 2.0)
 
 
+@pytest.mark.parametrize("arch", [dict(), dict(padding=1, stride=2), dict(padding="same")])
+def test_top_ngrams_are_distinct_and_match_a_brute_force_search(arch):
+    # Frequent n-grams used to fill the candidate list, leaving fewer than `top` distinct ones.
+    texts = ["good film", "bad film", "dull plot", "fine cast", "a good cast"] * 40 + ["odd one out here"]
+    cr.manual_seed(3)
+    vocab = Vocab.build([t.split() for t in texts])
+    model = TextCNN(len(vocab), 2, embed_dim=6, filter_sizes=(2, 3), num_maps=4, dropout=0.0, **arch)
+    classifier = TextClassifier(model, TextEncoder(vocab, 4), ["neg", "pos"])
+    top = 4
+    report = top_ngrams(classifier, texts, top=top, batch_size=37)  # several batches
+    # Brute force: every window of every sentence, scored alone, the best per distinct n-gram.
+    truth = [dict() for _ in report]
+    with cr.no_grad():
+        for text in set(texts):
+            ids, _ = classifier.encode([text])
+            lengths = model.lengths_of(ids)
+            for w, act in enumerate(model.feature_maps(model.embed(ids))):
+                a, width = act.data[0], model.filter_sizes[w]
+                valid = model.valid_positions(lengths, width, a.shape[1])[0]
+                words = text.split()
+                for t in np.flatnonzero(valid):
+                    begin = t * model.stride - ((width - 1) // 2 if arch.get("padding") == "same"
+                                                else arch.get("padding", 0))
+                    gram = " ".join(words[p] if 0 <= p < len(words) else "<pad>" for p in range(begin, begin + width))
+                    for j in range(a.shape[0]):
+                        f = w * model.convs[0].weight.shape[0] + j
+                        truth[f][gram] = max(truth[f].get(gram, -np.inf), float(a[j, t]))
+    for f, entry in enumerate(report):
+        grams = [g for g, _ in entry["ngrams"]]
+        expected = sorted(truth[f].items(), key=lambda kv: -kv[1])[:top]
+        assert len(grams) == len(set(grams)) == min(top, len(truth[f]))
+        np.testing.assert_allclose([v for _, v in entry["ngrams"]], [v for _, v in expected], rtol=1e-5)
+
+
 def test_bag_of_ngrams_is_logistic_regression_on_binary_features():
     assert ngrams(["a", "b", "a", "b"], 2) == ["a", "b", "a b", "b a"]
     featurizer = NgramFeaturizer(n=2).fit([["a", "b"], ["b", "c"]])

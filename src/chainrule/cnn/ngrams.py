@@ -24,13 +24,18 @@ def top_ngrams(classifier, texts, top=5, batch_size=500, user_features=None):
     Returns a list with one dict per filter: ``filter`` (0-based, in the
     order of the output layer's inputs), ``width``, ``map`` (index within its
     width) and ``ngrams``, a list of (n-gram text, activation).
+
+    An n-gram is its window of token ids (what the filter sees; unknown words
+    are all ``<unk>``), scored by its strongest occurrence. Each batch's
+    windows are grouped by n-gram first, so a frequent n-gram takes one
+    place however often it occurs.
     """
     model, encoder = classifier.model, classifier.encoder
     tokens = [toks[:encoder.max_len] for toks in encoder.tokenize(texts)]
     ids, feats = classifier.encode(texts, user_features, source="ngrams")
-    # Several candidates per distinct n-gram may be needed, as frequent n-grams repeat.
-    pool = max(4 * top, top + 20)
-    best = [None] * len(model.filter_sizes)  # per width: (values (M, P), sentence (M, P), position (M, P))
+    keys = [{} for _ in model.filter_sizes]       # per width: window bytes -> n-gram number
+    where = [[] for _ in model.filter_sizes]      # per width: n-gram number -> (sentence, position) of one
+    best = [None] * len(model.filter_sizes)       # per width: (values (M, K), n-gram numbers (M, K))
     model.eval()
     with no_grad():
         for start in range(0, len(ids), batch_size):
@@ -45,40 +50,82 @@ def top_ngrams(classifier, texts, top=5, batch_size=500, user_features=None):
                     valid = model.valid_positions(lengths, model.filter_sizes[w], length)
                     a = np.where(valid[:, None, :], a, -np.inf)
                 flat = a.transpose(1, 0, 2).reshape(m, b * length)
-                keep = min(pool, flat.shape[1])
-                idx = np.argpartition(-flat, keep - 1, axis=1)[:, :keep]
-                values = np.take_along_axis(flat, idx, axis=1)
-                sentence, position = idx // length + start, idx % length
-                if best[w] is not None:
-                    values = np.concatenate([best[w][0], values], axis=1)
-                    sentence = np.concatenate([best[w][1], sentence], axis=1)
-                    position = np.concatenate([best[w][2], position], axis=1)
-                    keep = min(pool, values.shape[1])
-                    sel = np.argpartition(-values, keep - 1, axis=1)[:, :keep]
-                    values, sentence, position = (np.take_along_axis(v, sel, axis=1)
-                                                  for v in (values, sentence, position))
-                best[w] = (values, sentence, position)
+                unique, first, group = _ngram_groups(ids[part], model.filter_sizes[w], length, model.stride,
+                                                     model.padding)
+                # Each n-gram's strongest activation in this batch, per filter: (M, n-grams of the batch).
+                order = np.argsort(group, kind="stable")
+                bounds = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+                values = np.maximum.reduceat(flat[:, order], bounds, axis=1)
+                local = np.broadcast_to(np.arange(values.shape[1]), values.shape)
+                if values.shape[1] > top:  # distinct n-grams: the batch's own top ones are all that can count
+                    sel = np.argpartition(-values, top - 1, axis=1)[:, :top]
+                    values, local = np.take_along_axis(values, sel, axis=1), np.take_along_axis(local, sel, axis=1)
+                # Number the n-grams that made it, the same across batches.
+                chosen, inverse = np.unique(local, return_inverse=True)
+                mapped = np.empty(len(chosen), dtype=np.int64)
+                for i, u in enumerate(chosen):
+                    mapped[i] = keys[w].setdefault(unique[u].tobytes(), len(keys[w]))
+                    if mapped[i] == len(where[w]):  # a new n-gram: remember where one occurrence is
+                        occurrence = int(first[u])
+                        where[w].append((start + occurrence // length, occurrence % length))
+                numbers = mapped[inverse.reshape(local.shape)]
+                best[w] = _keep_top(values, numbers, best[w], top)
 
     report, index = [], 0
     for w, width in enumerate(model.filter_sizes):
-        values, sentence, position = best[w]
+        values, numbers = best[w]
         for j in range(values.shape[0]):
-            order = np.argsort(-values[j], kind="stable")
-            seen, found = set(), []
-            for o in order:
-                i, t = int(sentence[j, o]), int(position[j, o])
+            found = []
+            for value, number in zip(values[j], numbers[j]):
+                if not np.isfinite(value):
+                    continue
+                i, t = where[w][number]
                 begin = _window_start(t, width, model.stride, model.padding)
                 words = [tokens[i][p] if 0 <= p < len(tokens[i]) else PAD for p in range(begin, begin + width)]
-                text = " ".join(words)
-                if text in seen or not np.isfinite(values[j, o]):
-                    continue
-                seen.add(text)
-                found.append((text, float(values[j, o])))
-                if len(found) == top:
-                    break
+                found.append((" ".join(words), float(value)))
             report.append({"filter": index, "width": width, "map": j, "ngrams": found})
             index += 1
     return report
+
+
+def _ngram_groups(ids, width, out_len, stride, padding):
+    """The distinct windows of ``ids`` (B, L) a filter of ``width`` reads, as in ``np.unique``.
+
+    Returns the distinct windows (as bytes-like keys), the first (sentence *
+    out_len + position) of each, and each window's index into them, in row order.
+    """
+    left = (width - 1) // 2 if padding == "same" else int(padding)
+    b, n = ids.shape
+    right = max(0, (out_len - 1) * stride + width - left - n)
+    padded = np.pad(ids, ((0, 0), (left, right)))  # id 0 is <pad>, as the report shows
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)[:, ::stride][:, :out_len]
+    rows = np.ascontiguousarray(windows.reshape(b * out_len, width))
+    raw = rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel()
+    unique, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    return unique, first, inverse.ravel()
+
+
+def _keep_top(values, numbers, best, top):
+    """Per filter (row), the ``top`` strongest distinct n-grams of this batch and of ``best`` together."""
+    if best is not None:
+        values = np.concatenate([best[0], values], axis=1)
+        numbers = np.concatenate([best[1], numbers], axis=1)
+    m = values.shape[0]
+    out_values = np.full((m, top), -np.inf, dtype=values.dtype)
+    out_numbers = np.zeros((m, top), dtype=np.int64)
+    for j in range(m):
+        order = np.argsort(-values[j], kind="stable")
+        seen, kept = set(), 0
+        for o in order:  # an n-gram can be in both: keep its stronger value only
+            number = int(numbers[j, o])
+            if number in seen:
+                continue
+            seen.add(number)
+            out_values[j, kept], out_numbers[j, kept] = values[j, o], number
+            kept += 1
+            if kept == top:
+                break
+    return out_values, out_numbers
 
 
 def format_ngrams(report):
