@@ -84,6 +84,20 @@ def test_ngrams_report(trained, capsys):
     assert len(report) == 12 and all(len(f["ngrams"]) == 1 for f in report)
 
 
+def test_ngrams_of_a_text_file_plain_or_fasttext(trained, capsys, tmp_path):
+    _, _, out = trained
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a superb film\nthe plot was dull\n", encoding="utf-8")
+    labelled = tmp_path / "labelled.txt"  # .txt is also fastText's suffix: its labels are not words
+    labelled.write_text("__label__pos a superb film\n__label__neg the plot was dull\n", encoding="utf-8")
+    reports = []
+    for path in (plain, labelled):
+        assert main(["cnn", "ngrams", str(out), "--data", str(path), "--top", "3", "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0] == reports[1]
+    assert not any("label" in gram for f in reports[1] for gram, _ in f["ngrams"])
+
+
 def test_cross_validation_and_resume_of_a_finished_run(tmp_path, capsys):
     data = tmp_path / "all.tsv"
     data.write_text(lines(120, 2), encoding="utf-8")
@@ -119,6 +133,9 @@ def test_compare_table_and_json(tmp_path, capsys):
     (["cnn", "train", "--data", "mr", "--out", "x", "--embed-weight-decay", "-1"], "embed_weight_decay must be >= 0"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--pool", "kmax", "--pool-size", "2"],
      "k-max pooling takes no pool_size"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--cv", "1"], "--cv needs at least 2 folds"),
+    (["cnn", "compare", "--data", "mr", "--embeddings", "none", "--modes", "rand", "--cv", "0"],
+     "--cv needs at least 2 folds"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none"], "need --embeddings"),
     (["cnn", "predict", "no/such/run", "hi"], "no trained CNN at no/such/run"),
 ])

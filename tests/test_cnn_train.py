@@ -100,6 +100,28 @@ def test_weight_decay_shrinks_the_weights():
         fast(weight_decay=-1e-4)
 
 
+def test_a_class_whose_examples_all_went_to_dev_is_still_a_class():
+    from chainrule.cnn.trainer import dev_indices
+    data = synthetic(60)
+    _, held = dev_indices(len(data), 0.1, 0, data.source)
+    labels = list(data.labels)
+    labels[held[0]] = "mixed"  # its only example is held out as dev data
+    data = LabelledSplit(list(data.texts), labels, "toy.tsv")
+    result = train_textcnn(data, fast(epochs=1), show_progress=False, log=lambda s: None)
+    assert result.classifier.labels == ["mixed", "neg", "pos"]
+    bow = train_bow(data, test=data)
+    assert bow.test["labels"] == ["mixed", "neg", "pos"]
+
+
+def test_cased_words_of_the_test_data_find_lower_case_vectors():
+    vectors = glove_like()  # lower-case words, "superb" among them
+    train = LabelledSplit(["a good film", "a bad film"] * 20, ["pos", "neg"] * 20)
+    test = LabelledSplit(["Superb film"], ["pos"])
+    result = train_textcnn(train, fast(mode="static", embeddings="toy", lower=False, epochs=1), test=test,
+                           vectors=vectors, show_progress=False, log=lambda s: None)
+    assert "Superb" in result.classifier.encoder.vocab.stoi
+
+
 def test_embed_weight_decay_spares_the_pretrained_vectors():
     vectors = glove_like()
 
@@ -268,6 +290,10 @@ def test_metrics_match_scikit_learn(tmp_path):
     assert macro_f1(y, p, 3) == pytest.approx(sklearn_metrics.f1_score(y, p, average="macro"))
     m = classification_metrics(y, p, ["a", "b", "c"])
     assert m["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y, p))
+    # A class neither in the data nor predicted (a fold without a rare class) does not count.
+    y2 = np.array([0, 0, 1, 1])
+    assert macro_f1(y2, y2, 3) == 1.0 == sklearn_metrics.f1_score(y2, y2, average="macro")
+    assert classification_metrics(y2, y2, ["a", "b", "c"])["macro_f1"] == 1.0
     plot_confusion(m["confusion_matrix"], m["labels"], tmp_path / "cm.png")
     assert (tmp_path / "cm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

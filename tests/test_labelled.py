@@ -28,6 +28,19 @@ def test_tsv_header_and_columns_by_name_or_index(tmp_path):
     g = write(tmp_path / "e.tsv", "1\tfine\tpos\n2\tdull\tneg\n")
     by_index = load_labelled(g, label_column=2, text_column="1")
     assert by_index.train.texts == ["fine", "dull"] and by_index.train.labels == ["pos", "neg"]
+    # Columns by index on a file with a header: the header is still not an example.
+    h = write(tmp_path / "h.csv", "id,label,text\n1,pos,fine\n2,neg,dull\n")
+    split = load_labelled(h, label_column=1, text_column=2).train
+    assert split.labels == ["pos", "neg"] and split.lines == [2, 3]
+
+
+def test_only_newline_ends_a_row(tmp_path):
+    # str.splitlines() also breaks at U+2028, \x85 and \x0c, which can sit inside a text.
+    f = write(tmp_path / "d.tsv", "pos\tgreat\u2028film\nneg\tdull\x0cone\n")
+    split = load_labelled(f).train
+    assert split.texts == ["great\u2028film", "dull\x0cone"] and split.lines == [1, 2]
+    g = write(tmp_path / "d.csv", 'label,text\npos,"a\x85b"\nneg,bad film\n')
+    assert load_labelled(g).train.lines == [2, 3]
 
 
 def test_csv_quoting_and_multiline_text(tmp_path):

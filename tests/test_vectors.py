@@ -23,6 +23,16 @@ def test_word2vec_text_round_trip_is_exact(tmp_path, matrix):
     assert [p.name for p in tmp_path.iterdir()] == ["vec.txt"]  # written atomically, nothing left over
 
 
+def test_word2vec_text_with_a_space_at_the_end_of_each_row(tmp_path, matrix):
+    # The original word2vec tool and fastText's .vec files write "word v1 ... vD \n".
+    path = tmp_path / "vec.vec"
+    rows = [f"{w} " + " ".join(repr(float(x)) for x in row) + " " for w, row in zip(WORDS, matrix)]
+    path.write_text(f"{len(WORDS)} {matrix.shape[1]}\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    kv = load_vectors(path)
+    assert kv.words == WORDS
+    np.testing.assert_array_equal(kv.matrix, matrix)
+
+
 def test_word2vec_binary_round_trip(tmp_path, matrix):
     path = tmp_path / "vec.bin"
     save_word2vec_binary(path, WORDS, matrix)

@@ -224,6 +224,8 @@ def cmd_train(args):
             raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
         config = _config(args)
         spec = {"data": _data_spec(args), "cv": args.cv, "config": config.to_dict()}
+    if spec["cv"] is not None and spec["cv"] < 2:
+        raise CLIError(f"--cv needs at least 2 folds, got {spec['cv']}")
     data = _load_data(spec["data"])
     cv = spec["cv"] if spec["cv"] is not None else (None if data.test is not None else 10)
     _log(f"data {data.name}: " + ", ".join(f"{k} {v['examples']:,}" for k, v in data.info.items()
@@ -337,11 +339,15 @@ def cmd_ngrams(args):
 def _ngram_texts(args):
     if args.data:
         path = Path(args.data)
-        if path.is_file() and path.suffix.lower() not in (".tsv", ".csv", ".ft", ".fasttext"):
-            # A plain text file: one sentence per line (a labelled file also works through --format).
-            from ..datasets.labelled import decode_utf8
-            return [s for s in decode_utf8(path.read_bytes(), str(path)).splitlines() if s.strip()]
         spec = {"data": args.data}
+        if path.is_file() and path.suffix.lower() not in (".tsv", ".csv", ".ft", ".fasttext"):
+            # A .txt file is plain sentences, one per line, unless its lines are fastText's
+            # "__label__x text" (their labels must not be read as words).
+            from ..datasets.labelled import decode_utf8
+            lines = [s for s in decode_utf8(path.read_bytes(), str(path)).split("\n") if s.strip()]
+            if not lines or not lines[0].lstrip().startswith("__label__"):
+                return [s.rstrip("\r") for s in lines]
+            spec["format"] = "fasttext"
     else:
         try:
             spec = json.loads((Path(args.model) / RUN_FILE).read_text(encoding="utf-8"))["data"]
@@ -360,6 +366,8 @@ def cmd_compare(args):
         raise CLIError(f"unknown mode(s) {bad}; choose from rand, static, non-static, multichannel")
     if args.resume and not args.out:
         raise CLIError("--resume needs --out DIR, the folder of the comparison to continue")
+    if args.cv < 2:
+        raise CLIError(f"--cv needs at least 2 folds, got {args.cv}")
     config = _config(args, mode="rand")
     if any(m != "rand" for m in modes) and not config.embeddings:
         raise CLIError("the static, non-static and multichannel modes need --embeddings (e.g. glove-6b-50d)")

@@ -56,10 +56,10 @@ def train_bow(train, config=None, *, dev=None, test=None):
     """Train the baseline on a LabelledSplit; returns a BowResult with test metrics when ``test`` is given."""
     config = config or BowConfig()
     rng.manual_seed(config.seed)
+    labels = sorted(set(train.labels))  # before the dev split, as train_textcnn does
     if dev is None:
         keep, held = dev_indices(len(train), config.dev_fraction, config.seed, train.source)
         train, dev = train.subset(keep), train.subset(held)
-    labels = sorted(set(train.labels))
     featurizer = NgramFeaturizer(config.n, config.min_count, config.lower)
     train_tokens = [cnn_tokenize(t) for t in train.texts]
     featurizer.fit(train_tokens)

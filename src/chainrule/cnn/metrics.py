@@ -26,15 +26,25 @@ def per_class_f1(cm):
 
 
 def macro_f1(y_true, y_pred, num_classes):
-    """The unweighted mean of the classes' F1 scores (scikit-learn's f1_score(average='macro'))."""
-    return float(per_class_f1(confusion_matrix(y_true, y_pred, num_classes)).mean())
+    """The unweighted mean of the classes' F1 scores (scikit-learn's f1_score(average='macro')).
+
+    As there, only classes that occur in the data or the predictions count: a
+    cross-validation fold without any example of a rare class is not marked
+    down for never predicting it.
+    """
+    return _macro(confusion_matrix(y_true, y_pred, num_classes))
+
+
+def _macro(cm):
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    return float(per_class_f1(cm)[present].mean()) if present.any() else float("nan")
 
 
 def classification_metrics(y_true, y_pred, labels):
     """accuracy, macro_f1, the confusion matrix (as lists) and per-class F1, as a JSON-friendly dict."""
     cm = confusion_matrix(y_true, y_pred, len(labels))
     f1 = per_class_f1(cm)
-    return {"accuracy": accuracy(y_true, y_pred), "macro_f1": float(f1.mean()), "n": len(y_true),
+    return {"accuracy": accuracy(y_true, y_pred), "macro_f1": _macro(cm), "n": len(y_true),
             "labels": list(labels), "confusion_matrix": cm.tolist(),
             "f1": {label: float(v) for label, v in zip(labels, f1)}}
 

@@ -105,14 +105,16 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
     rng.manual_seed(config.seed)
     user_features = dict(user_features or {})
 
+    # The classes are those of all the training data, before any is held out: a rare class whose
+    # few examples all went to dev is still a class, not "a label never seen in training".
+    labels = sorted(set(train.labels))
+    check_classes(train)
     if dev is None:
         keep, held = dev_indices(len(train), config.dev_fraction, config.seed, train.source)
         if "train" in user_features and "dev" not in user_features:
             whole = np.asarray(user_features["train"])  # cut the features exactly as the sentences
             user_features["train"], user_features["dev"] = whole[keep], whole[held]
         train, dev = train.subset(keep), train.subset(held)
-    labels = sorted(set(train.labels))
-    check_classes(train)
     y_train = label_ids(train.labels, labels, train)
     y_dev = label_ids(dev.labels, labels, dev)
     y_test = label_ids(test.labels, labels, test) if test is not None else None
@@ -127,7 +129,8 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
     if vectors is not None and config.mode != "rand":
         known = vectors.index if hasattr(vectors, "index") else set(vectors.words)
         extra_words = {w for name in ("dev", "test") for toks in tokens.get(name, ())
-                       for w in ((t.lower() for t in toks) if config.lower else toks) if w in known}
+                       for w in ((t.lower() for t in toks) if config.lower else toks)
+                       if w in known or w.lower() in known}  # as pretrained_matrix looks words up
     min_len = min_input_length(config.filters, config.stride, config.padding, _need_positions(config))
     encoder = TextEncoder.fit(tokens["train"], lower=config.lower, features=config.features,
                               min_count=config.min_count, max_len=config.max_len, min_len=min_len,

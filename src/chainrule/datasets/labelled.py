@@ -246,7 +246,8 @@ def decode_utf8(raw, source):
 
 def _rows(text, source, format):
     """(line number, fields) for each record, rejecting empty lines; blank lines at the very end are ignored."""
-    lines = text.splitlines()
+    # Lines end at \n only: str.splitlines() would also break at U+2028, \x85 or \x0c inside a text.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if format == "tsv":
@@ -289,7 +290,9 @@ def _read_table(text, source, format, label_column, text_column):
         return LabelledSplit([], [], source, [])
     named = any(isinstance(c, str) and not c.strip().isdigit() for c in (label_column, text_column))
     looks_like_header = any(f.strip().lower() in ("label", "text") for f in first[1])
-    header = first[1] if named or (label_column is None and text_column is None and looks_like_header) else None
+    # A header row is read when a column is chosen by name, or when the first row looks like one
+    # (also with columns chosen by index: it must not become an example with the label "label").
+    header = first[1] if named or looks_like_header else None
     li = _column(label_column, header, "label", 0, source, "label")
     ti = _column(text_column, header, "text", 1, source, "text")
     texts, labels, lines = [], [], []

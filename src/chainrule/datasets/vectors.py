@@ -134,7 +134,8 @@ def _looks_like_text_row(head, dim):
     if len(lines) < 3:  # the first row does not fit in the sniffed bytes; look at what there is
         lines.append(b"")
     try:
-        fields = lines[1].decode("utf-8").rstrip("\r").split(" ")
+        # word2vec and fastText's .vec end each row with a space, as _read_text allows.
+        fields = lines[1].decode("utf-8").rstrip("\r").rstrip(" ").split(" ")
         [float(x) for x in fields[-dim:]]
     except (UnicodeDecodeError, ValueError):
         return False
