@@ -159,3 +159,12 @@ def test_optimiser_options_reach_the_config():
     assert (config.optimizer, config.weight_decay, config.embed_weight_decay) == ("adam", 3e-4, 0.0)
     default = _config(build_parser().parse_args(["cnn", "train", "--data", "mr", "--out", "x"]))
     assert default.embed_weight_decay is None  # the embedding shares --weight-decay
+
+
+def test_a_damaged_run_file_is_named(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"data": {"data": "mr"},\n', encoding="utf-8")
+    assert main(["cnn", "train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "run.json is damaged" in err and len(err.strip().splitlines()) == 1

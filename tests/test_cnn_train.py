@@ -346,7 +346,7 @@ def test_top_ngrams_finds_the_word_a_filter_detects():
     assert report[1]["ngrams"][0] == ("a dull", 2.0)
 
 
-@pytest.mark.parametrize("arch", [dict(), dict(padding=1, stride=2), dict(padding="same")])
+@pytest.mark.parametrize("arch", [{}, {"padding": 1, "stride": 2}, {"padding": "same"}])
 def test_top_ngrams_are_distinct_and_match_a_brute_force_search(arch):
     # Frequent n-grams used to fill the candidate list, leaving fewer than `top` distinct ones.
     texts = ["good film", "bad film", "dull plot", "fine cast", "a good cast"] * 40 + ["odd one out here"]
@@ -357,7 +357,7 @@ def test_top_ngrams_are_distinct_and_match_a_brute_force_search(arch):
     top = 4
     report = top_ngrams(classifier, texts, top=top, batch_size=37)  # several batches
     # Brute force: every window of every sentence, scored alone, the best per distinct n-gram.
-    truth = [dict() for _ in report]
+    truth = [{} for _ in report]
     with cr.no_grad():
         for text in set(texts):
             ids, _ = classifier.encode([text])

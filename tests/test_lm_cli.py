@@ -124,14 +124,18 @@ def test_embeddings_commands(trained, capsys, tmp_path, monkeypatch):
     (["lm", "generate", "{run}", "--temperature", "0"], "temperature must be positive"),
     (["embeddings", "neighbors", "{run}", "zebra"], "'zebra' is not among"),
     (["embeddings", "neighbors", "{empty}", "cat"], "not a language-model run"),
+    # A file where the run's folder should be, or inside one: OSErrors, once tracebacks.
+    (["lm", "train", "--corpus", "{corpus}", "--order", "3", "--out", "{afile}"], "afile: File exists"),
+    (["lm", "train", "--corpus", "{corpus}", "--order", "3", "--out", "{afile}/sub"], "afile/sub: Not a directory"),
 ])
 def test_errors_are_one_clean_line(trained, capsys, tmp_path, argv, message):
     import re
 
     corpus, run = trained
     (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
     places = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "tmp": tmp_path, "corpus": corpus,
-              "run": run}
+              "run": run, "afile": tmp_path / "afile"}
     code, _, err = run_cli(capsys, *[a.format(**places) for a in argv])
     assert code == 2
     assert err.startswith("chainrule: error: ") and len(err.strip().splitlines()) == 1, err

@@ -118,6 +118,16 @@ def test_bad_input_is_reported(corpus, tmp_path):
     train_lm(tiny_config(corpus, epochs=1), tmp_path / "run", verbose=False)
     with pytest.raises(ValueError, match="already holds a training run.*--resume"):
         train_lm(tiny_config(corpus, epochs=1), tmp_path / "run", verbose=False)
+    # A run that failed while setting up leaves the folder free for the next try.
+    assert not (tmp_path / "long" / "config.json").exists()
+    train_lm(tiny_config(corpus, epochs=1), tmp_path / "long", verbose=False)
+
+
+def test_a_second_run_into_a_folder_being_trained_in_is_refused(corpus, tmp_path):
+    from chainrule.train.checkpoint import RunDir
+    RunDir(tmp_path / "run").claim()  # another run's first epoch: no checkpoint yet
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train_lm(tiny_config(corpus, epochs=1), tmp_path / "run", verbose=False)
 
 
 def test_missing_or_corrupt_checkpoint(corpus, tmp_path):

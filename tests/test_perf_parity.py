@@ -71,6 +71,46 @@ def test_parallel_blocks_covers_every_element_once(small_blocks):
     assert (hits == 1).all()
 
 
+def test_parallel_blocks_waits_for_every_block_before_raising(small_blocks):
+    import threading
+    import time
+    if threads.get_num_threads() < 2:
+        pytest.skip("needs two threads")
+    written = np.zeros(threads.BLOCK * 8, np.int64)
+    started = threading.Event()
+
+    def kernel(start, stop):
+        if start == 0:  # the caller's own first block fails once a worker is busy
+            started.wait(5)
+            raise RuntimeError("boom")
+        started.set()
+        time.sleep(0.05)
+        written[start:stop] = 1
+
+    with pytest.raises(RuntimeError, match="boom"):
+        threads.parallel_blocks(kernel, written.size)
+    done = written.sum()
+    time.sleep(0.2)
+    assert written.sum() == done > 0  # nothing was still being written after the error reached us
+
+
+def test_thread_counts_from_the_environment():
+    import subprocess
+    import sys
+    code = "import chainrule.threads as t; print(t.get_num_threads())"
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("CHAINRULE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    # OpenMP's list per nesting level: the outer one counts.
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_NUM_THREADS": "3,2"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3"]
+    # Not a number: a warning and the next source, not an import that fails (and takes --help with it).
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code],
+                         env={**env, "CHAINRULE_NUM_THREADS": "abc", "OPENBLAS_NUM_THREADS": "2"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2"] and "ignoring CHAINRULE_NUM_THREADS='abc'" in out.stderr
+
+
 def test_thread_settings_are_reported():
     info = threads.info()
     assert info["num_threads"] == threads.get_num_threads() >= 1

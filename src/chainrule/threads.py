@@ -30,9 +30,11 @@ set it from the environment (``threadpoolctl`` can change it at run time).
 With ``CHAINRULE_NO_THREAD_SETUP=1`` the environment is not touched and
 chainrule's own loops run on one thread.
 """
+import concurrent.futures
 import os
 import sys
 import threading
+import warnings
 
 _DISABLED = os.environ.get("CHAINRULE_NO_THREAD_SETUP", "").strip() not in ("", "0")
 _applied = {"openblas_timeout_set": False, "openblas_timeout_applied": None}
@@ -51,10 +53,13 @@ def _default_threads():
     for name in ("CHAINRULE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value:
+            # OpenMP allows a list per nesting level ("4,2"): the first is the outer level's.
+            # A value that is not a number is skipped with a warning; failing at import
+            # would stop even "chainrule --help".
             try:
-                return max(1, int(value))
+                return max(1, int(value.split(",")[0]))
             except ValueError:
-                raise ValueError(f"environment variable {name}={value!r} is not a whole number of threads") from None
+                warnings.warn(f"ignoring {name}={value!r}: not a number of threads", RuntimeWarning, stacklevel=2)
     return _cores()
 
 
@@ -171,6 +176,11 @@ def parallel_blocks(kernel, size, block=None, work=None):
     bounds = [min(size, (n_blocks * i // threads) * block) for i in range(threads + 1)]
     pool = _get_pool()
     futures = [pool.submit(run, bounds[i], bounds[i + 1]) for i in range(1, threads)]
-    run(bounds[0], bounds[1])
+    try:
+        run(bounds[0], bounds[1])
+    finally:
+        # Every block finishes before this returns or raises (a Ctrl-C in this thread included):
+        # the caller must never see its arrays still being written.
+        concurrent.futures.wait(futures)
     for f in futures:
         f.result()

@@ -43,12 +43,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
-        # Bad input (a missing file, a malformed corpus, a wrong shape) is reported in one
-        # line; CHAINRULE_DEBUG=1 shows the traceback for bug reports.
-        if os.environ.get("CHAINRULE_DEBUG"):
+    except Exception as e:
+        # Bad input (a missing file, a malformed corpus, a wrong shape, a damaged checkpoint,
+        # a folder that cannot be written, a diverged loss) is reported in one line;
+        # CHAINRULE_DEBUG=1 shows the traceback for bug reports. Anything else is a bug.
+        if not isinstance(e, _user_errors()) or os.environ.get("CHAINRULE_DEBUG"):
             raise
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, KeyError) and e.args:
+            message = e.args[0]
+        elif isinstance(e, OSError) and e.filename is not None and e.strerror:
+            message = f"{e.filename}: {e.strerror}"  # not "[Errno 30] ..."
+        else:
+            message = e
         print(f"chainrule: error: {message}", file=sys.stderr)
         return 2
 
@@ -57,9 +63,14 @@ class CLIError(Exception):
     """An error the user can fix; printed without a traceback."""
 
 
-# Exceptions whose messages are written for users (they name the file, line or shapes).
-USER_ERRORS = (CLIError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError,
-               UnicodeDecodeError, KeyError, IndexError)
+# Exceptions whose messages are written for users (they name the file, line or shapes). OSError
+# covers a folder that cannot be written: read-only, full, a file where a folder should be.
+USER_ERRORS = (CLIError, OSError, ValueError, UnicodeDecodeError, KeyError, IndexError, FloatingPointError)
+
+
+def _user_errors():
+    from ..train.checkpoint import CheckpointError  # imported late: --help should not load NumPy
+    return USER_ERRORS + (CheckpointError,)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -210,10 +211,13 @@ def cmd_train(args):
         out = Path(args.resume)
         try:
             spec = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+            config = CNNConfig.from_dict(spec["config"])
         except FileNotFoundError:
             raise CLIError(f"nothing to resume in {out}: {RUN_FILE} is missing (was it made by "
                            f"'chainrule cnn train --out {out}'?)") from None
-        config = CNNConfig.from_dict(spec["config"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise CLIError(f"{out / RUN_FILE} is damaged ({type(e).__name__}: {e}); start a new run "
+                           f"with --out") from None
     else:
         if not args.data:
             raise CLIError("cnn train needs --data (mr, mr-vader, a file or a folder), or --resume DIR")
@@ -234,6 +238,11 @@ def cmd_train(args):
     if not args.resume:
         out.mkdir(parents=True, exist_ok=True)
         spec["cv"] = cv
+        try:  # claimed exclusively: a second run started into this folder meanwhile stops here
+            os.close(os.open(out / RUN_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out") \
+                from None
         atomic_write_json(out / RUN_FILE, spec)
     show = False if args.no_progress else None
 
@@ -353,6 +362,9 @@ def _ngram_texts(args):
             spec = json.loads((Path(args.model) / RUN_FILE).read_text(encoding="utf-8"))["data"]
         except FileNotFoundError:
             raise CLIError(f"{args.model} does not say what data it was trained on; pass --data") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise CLIError(f"{Path(args.model) / RUN_FILE} is damaged ({type(e).__name__}: {e}); "
+                           f"pass --data") from None
     data = _load_labelled_any(spec)
     return data.train.texts
 

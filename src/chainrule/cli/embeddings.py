@@ -7,7 +7,6 @@
 SOURCE is a run directory of ``chainrule lm train``, a word2vec/GloVe file, or
 a named set (glove-6b-50d).
 """
-from .lm import user_errors
 
 _SOURCE_HELP = "a run directory of 'chainrule lm train', a word2vec/GloVe file, or a name such as glove-6b-50d"
 
@@ -22,16 +21,16 @@ def register(subparsers):
     p.add_argument("source", metavar="SOURCE", help=_SOURCE_HELP)
     p.add_argument("words", metavar="WORD", nargs="+")
     p.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
-    p.set_defaults(func=user_errors(_neighbors))
+    p.set_defaults(func=_neighbors)
 
     p = sub.add_parser("evaluate", help="Spearman correlation with human judgements on WordSim-353 and SimLex-999")
     p.add_argument("source", metavar="SOURCE", help=_SOURCE_HELP)
-    p.set_defaults(func=user_errors(_evaluate))
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("export", help="write the vectors in word2vec text format")
     p.add_argument("source", metavar="SOURCE", help=_SOURCE_HELP)
     p.add_argument("path", metavar="FILE")
-    p.set_defaults(func=user_errors(_export))
+    p.set_defaults(func=_export)
 
 
 def _neighbors(args):

@@ -9,7 +9,6 @@
 
 Each handler only parses and prints; the work is in ``chainrule.lm``.
 """
-import functools
 import math
 import time
 
@@ -48,18 +47,6 @@ _RESUMABLE = {"epochs", "patience"}
 _CORPUS_HELP = "kjv, austen, a text file, or a folder with train.txt, valid.txt and test.txt"
 
 
-def user_errors(handler):
-    """Show errors of damaged files and diverged training as one-line messages, not tracebacks."""
-    @functools.wraps(handler)
-    def wrapped(args):
-        from ..train.checkpoint import CheckpointError
-        try:
-            return handler(args)
-        except (CheckpointError, FloatingPointError) as e:
-            raise CLIError(str(e)) from None
-    return wrapped
-
-
 def register(subparsers):
     parser = subparsers.add_parser("lm", help="neural and n-gram language models",
                                    description="Train, evaluate and sample Bengio's neural language model; fit "
@@ -77,13 +64,13 @@ def register(subparsers):
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (only --epochs and "
                                                    "--patience may change)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=user_errors(_train))
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="perplexity of a trained model on a split")
     p.add_argument("run", metavar="DIR", help="run directory of 'chainrule lm train'")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights (default best)")
-    p.set_defaults(func=user_errors(_eval))
+    p.set_defaults(func=_eval)
 
     p = sub.add_parser("generate", help="sample sentences from a trained model")
     p.add_argument("run", metavar="DIR", help="run directory of 'chainrule lm train'")
@@ -95,7 +82,7 @@ def register(subparsers):
     p.add_argument("--greedy", action="store_true", help="always take the most likely word")
     p.add_argument("--max-len", type=int, default=50, help="longest sentence, in words (default 50)")
     p.add_argument("--no-unk", action="store_true", help="never generate <unk>")
-    p.set_defaults(func=user_errors(_generate))
+    p.set_defaults(func=_generate)
 
     p = sub.add_parser("ngram", help="fit an interpolated modified Kneser-Ney model and report its perplexity")
     p.add_argument("--corpus", default="kjv", help=_CORPUS_HELP)
@@ -104,7 +91,7 @@ def register(subparsers):
     p.add_argument("--min-count", type=int, default=1)
     p.add_argument("--max-vocab", type=int, default=0)
     p.add_argument("--lower", action="store_true")
-    p.set_defaults(func=user_errors(_ngram))
+    p.set_defaults(func=_ngram)
 
     p = sub.add_parser("compare", help="Kneser-Ney orders 2-5, the neural LM and their mixture in one table",
                        description="Fit Kneser-Ney at each order, train the neural LM and tune the mixture on one "
@@ -117,7 +104,7 @@ def register(subparsers):
     p.add_argument("--json", metavar="FILE", help="write the table as JSON")
     p.add_argument("--samples", type=int, default=3, help="sentences to generate from the neural LM (default 3)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=user_errors(_compare))
+    p.set_defaults(func=_compare)
 
 
 def _add_model_options(p):

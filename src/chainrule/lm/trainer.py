@@ -172,8 +172,13 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
     if data is None:
         data = prepare_data(config.corpus, lower=config.lower, min_count=config.min_count,
                             max_vocab=config.max_vocab or None)
-    return _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
-                    show_progress=show_progress).run()
+    run.claim()
+    try:
+        return _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
+                        show_progress=show_progress).run()
+    except BaseException:
+        run.release()
+        raise
 
 
 def resume_lm(out_dir, *, epochs=None, patience=None, data=None, callback=None, verbose=True, show_progress=None):

@@ -54,6 +54,29 @@ class RunDir:
     def has_checkpoint(self):
         return self.last.is_file()
 
+    def claim(self):
+        """Create the folder and, exclusively, an empty ``config.json``, before a new run starts.
+
+        The first checkpoint comes only after an epoch: without this, a second
+        run started into the same folder meanwhile would train too, and the two
+        would leave one's configuration beside the other's weights.
+        """
+        self.create()
+        try:
+            os.close(os.open(self.config, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise ValueError(f"{self.path} already holds a training run ({self.config.name} exists); continue it "
+                             f"with --resume {self.path} if it has a checkpoint, or choose another --out") from None
+        return self
+
+    def release(self):
+        """Undo ``claim`` if the run never wrote its configuration (it failed while setting up)."""
+        try:
+            if self.config.stat().st_size == 0:
+                self.config.unlink()
+        except FileNotFoundError:
+            pass
+
     def contents(self):
         """Names of the files in the directory, for error messages."""
         try:
