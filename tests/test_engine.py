@@ -321,3 +321,11 @@ def test_grad_mode_belongs_to_each_thread():
         t.start()
         t.join(5)
     assert fresh == [True]  # a new thread starts with recording on, as in PyTorch
+
+
+def test_squeeze_leaves_dimensions_that_are_not_1_as_torch_does():
+    torch = pytest.importorskip("torch")
+    x, t = cr.zeros(2, 1, 3), torch.zeros(2, 1, 3)
+    for args in [(), (0,), (1,), (-2,), ((0, 1),)]:
+        assert x.squeeze(*args).shape == tuple(t.squeeze(*args).shape)
+    assert x.squeeze(dim=1).shape == (2, 3)

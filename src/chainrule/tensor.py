@@ -357,7 +357,11 @@ class Tensor:
     def broadcast_to(self, shape):
         return ops.Expand.apply(self, shape=tuple(shape))
 
-    def squeeze(self, axis=None):
+    def squeeze(self, axis=None, *, dim=None):
+        """Drop dimensions of size 1 (all, or the given ones that have size 1, as in PyTorch)."""
+        axis = _axis(axis, dim, self.ndim)
+        if axis is not None:
+            axis = tuple(a for a in axis if self.shape[a] == 1)  # others stay, as torch.squeeze(x, d) leaves them
         return self.reshape(np.squeeze(self.data, axis=axis).shape)
 
     def unsqueeze(self, axis):
