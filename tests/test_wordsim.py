@@ -4,8 +4,17 @@ import math
 import numpy as np
 import pytest
 
-from chainrule.datasets import (DataError, KeyedVectors, evaluate_similarity, load_simlex999, load_word_pairs,
-                                load_wordsim353, load_vectors, rankdata, spearman)
+from chainrule.datasets import (
+    DataError,
+    KeyedVectors,
+    evaluate_similarity,
+    load_simlex999,
+    load_vectors,
+    load_word_pairs,
+    load_wordsim353,
+    rankdata,
+    spearman,
+)
 from chainrule.datasets.wordsim import pearson
 
 

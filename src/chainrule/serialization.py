@@ -163,7 +163,7 @@ def load(path):
 
 def _read_header(raw, path):
     if not isinstance(raw, np.ndarray):  # an entry without .npy framing reads as bytes
-        raise ValueError(f"load: {path} has an unreadable structure record (not an array)")
+        raise ValueError(f"load: {path} has an unreadable structure record (not an array)")  # noqa: TRY004
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

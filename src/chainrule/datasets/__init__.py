@@ -19,8 +19,15 @@ from .corpus import CORPORA, SPLITS, Corpus, load_corpus, read_sentences, read_t
 from .errors import DataError, FetchError
 from .fetch import apt_download, cache_dir, extract_member, pip_download
 from .vectors import NAMED_VECTORS, KeyedVectors, load_vectors, save_word2vec_binary, save_word2vec_text
-from .wordsim import (WORD_PAIR_SETS, evaluate_similarity, load_simlex999, load_word_pairs, load_wordsim353,
-                      rankdata, spearman)
+from .wordsim import (
+    WORD_PAIR_SETS,
+    evaluate_similarity,
+    load_simlex999,
+    load_word_pairs,
+    load_wordsim353,
+    rankdata,
+    spearman,
+)
 
 __all__ = ["load_corpus", "Corpus", "CORPORA", "SPLITS", "read_text", "read_sentences", "DataError", "FetchError",
            "cache_dir", "pip_download", "apt_download", "extract_member", "load_vectors", "KeyedVectors",

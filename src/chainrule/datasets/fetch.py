@@ -214,7 +214,7 @@ class _DebMember:
         if not path.is_file():
             self._tmp.cleanup()
             raise FetchError(f"{archive.name} has no file {member}")
-        self._file = open(path, "rb")
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
 
     def __enter__(self):
         return self._file
@@ -234,7 +234,7 @@ def _open_member(archive, member):
             zf.close()
             raise FetchError(f"{name} has no file {member}") from None
     if name.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")):
-        tf = tarfile.open(archive)
+        tf = tarfile.open(archive)  # noqa: SIM115 - closed with the member it opens
         try:
             info = tf.getmember(member)
         except KeyError:

@@ -168,7 +168,7 @@ class Module:
     def train(self, mode=True):
         """Set training mode (dropout active) on this module and all below it; returns self."""
         if not isinstance(mode, bool):
-            raise ValueError(f"training mode must be a bool, got {mode!r}")
+            raise ValueError(f"training mode must be a bool, got {mode!r}")  # noqa: TRY004 - as torch
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self

@@ -24,8 +24,8 @@ class Adagrad(Optimizer):
         for name, value in (("learning rate", lr), ("lr_decay", lr_decay), ("weight_decay", weight_decay),
                             ("initial_accumulator_value", initial_accumulator_value), ("epsilon", eps)):
             check_non_negative(name, value)
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                                      "initial_accumulator_value": initial_accumulator_value, "eps": eps})
 
     def _init_state(self, p, group):
         return {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
     def _update(self, p, grad, state, group):
         state["step"] += 1
         lr_t = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        scalars = dict(lr=lr_t, eps=float(group["eps"]), weight_decay=float(group["weight_decay"]))
+        scalars = {"lr": lr_t, "eps": float(group["eps"]), "weight_decay": float(group["weight_decay"])}
         # With eps = 0 an unused row whose sum is still 0 gets 0 / 0 = NaN, as in PyTorch: update every row.
         rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and eps_counts(scalars["eps"], p) else None
         if rows is None:
@@ -77,7 +77,7 @@ class Adadelta(Optimizer):
             check_non_negative(name, value)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"invalid rho: {rho} (must be in [0, 1])")
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
 
     def _init_state(self, p, group):
         return {"step": 0, "square_avg": np.zeros_like(p.data), "acc_delta": np.zeros_like(p.data)}
@@ -87,8 +87,8 @@ class Adadelta(Optimizer):
 
     def _update(self, p, grad, state, group):
         state["step"] += 1
-        scalars = dict(lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
-                       weight_decay=float(group["weight_decay"]))
+        scalars = {"lr": float(group["lr"]), "rho": float(group["rho"]), "eps": float(group["eps"]),
+                       "weight_decay": float(group["weight_decay"])}
         # With eps = 0, 0 / 0 = NaN in every unused row whose v and u are still 0, as in PyTorch.
         rows = nonzero_rows(grad) if scalars["weight_decay"] == 0 and eps_counts(scalars["eps"], p) else None
         if rows is None:

@@ -17,8 +17,8 @@ class SGD(Optimizer):
             check_non_negative(name, value)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                      "weight_decay": weight_decay, "nesterov": nesterov})
 
     def _update(self, p, grad, state, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])
