@@ -1,11 +1,13 @@
 """Corpora: user files and folders with their errors, the download cache, and the named corpora."""
 import io
+import os
 import re
 import shutil
 import subprocess
 import tarfile
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,6 +186,8 @@ def test_extract_member_from_zip_and_tar(tmp_path, tmp_cache):
     out = extract_member(whl, "pkg/data/words.txt")
     assert out.read_text() == "hello\n" and str(out).startswith(str(tmp_cache))
     assert extract_member(whl, "pkg/data/words.txt") == out  # second time: from the cache
+    out.write_text("hel")  # cut short (a partial copy of the cache): unpacked again
+    assert extract_member(whl, "pkg/data/words.txt").read_text() == "hello\n"
     sdist = tmp_path / "pkg-1.0.tar.gz"
     with tarfile.open(sdist, "w:gz") as t:
         data = b"from a tarball\n"
@@ -218,6 +222,7 @@ def fake_pip(payload, calls):
     def run(cmd, **kwargs):
         calls.append(cmd)
         dest = cmd[cmd.index("-d") + 1]
+        os.makedirs(dest, exist_ok=True)
         with open(f"{dest}/fake-1.0-py3-none-any.whl", "wb") as f:
             f.write(payload)
         return subprocess.CompletedProcess(cmd, 0, "", "")
@@ -232,10 +237,30 @@ def test_pip_download_verifies_and_caches(tmp_cache, monkeypatch):
     monkeypatch.setattr(fetch.subprocess, "run", fake_pip(payload, calls))
     path = pip_download("fake==1.0", sha256=good)
     assert path.read_bytes() == payload and path.parent.parent == tmp_cache / "downloads"
-    assert calls[0][-1] == "fake==1.0" and "--no-deps" in calls[0]
+    # With a pin, pip itself checks the hash (before an sdist's build code can run).
+    requirement = Path(calls[0][calls[0].index("-r") + 1])
+    assert "--no-deps" in calls[0] and requirement.name == "requirement.txt"
     assert pip_download("fake==1.0", sha256=good) == path and len(calls) == 1  # offline once cached
     pip_download("fake==1.0", no_binary=True, sha256=None)
-    assert "--no-binary" in calls[-1]
+    assert "--no-binary" in calls[-1] and calls[-1][-1] == "fake==1.0"
+    # A cached copy cut short is noticed and fetched again.
+    path.write_bytes(payload[:5])
+    with pytest.warns(UserWarning, match="damaged"):
+        again = pip_download("fake==1.0", sha256=good)
+    assert again.read_bytes() == payload and len(calls) == 3
+
+
+def test_pip_asks_for_the_pinned_hash(tmp_cache, monkeypatch):
+    seen = []
+
+    def run(cmd, **kwargs):
+        seen.append(Path(cmd[cmd.index("-r") + 1]).read_text())
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES ...\n")
+    monkeypatch.setattr(fetch.subprocess, "run", run)
+    monkeypatch.delenv(fetch.ALLOW_UNPINNED_ENV, raising=False)
+    with pytest.raises(FetchError, match="pip refused it before unpacking"):
+        pip_download("fake==1.0", no_binary=True, sha256="3" * 64)
+    assert seen == [f"fake==1.0 --hash=sha256:{'3' * 64}\n"]
 
 
 def test_pip_download_refuses_a_different_file(tmp_cache, monkeypatch):
@@ -247,6 +272,9 @@ def test_pip_download_refuses_a_different_file(tmp_cache, monkeypatch):
     monkeypatch.setenv(fetch.ALLOW_UNPINNED_ENV, "1")
     with pytest.warns(UserWarning, match="differs|pins"):
         assert pip_download("fake==1.0", sha256="0" * 64).read_bytes() == b"tampered"
+    # The file the user allowed is found again next time, without the network.
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("downloaded again"))
+    assert pip_download("fake==1.0", sha256="0" * 64).read_bytes() == b"tampered"
 
 
 def test_pip_download_failure_says_what_was_tried(tmp_cache, monkeypatch):
@@ -290,6 +318,27 @@ def test_rlazyload_reads_a_synthetic_database(tmp_path):
 
 
 # ---------------------------------------------------------------- named corpora (downloads)
+
+
+def test_sqlite_read_only_with_uri_characters_in_the_path(tmp_path):
+    import sqlite3
+
+    from chainrule.datasets.kjv import open_read_only
+    folder = tmp_path / "c#hash?q%41"
+    folder.mkdir()
+    db = folder / "Bible.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE Books (x)")
+    con.commit()
+    con.close()
+    con = open_read_only(db)
+    try:
+        assert con.execute("SELECT count(*) FROM Books").fetchone() == (0,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            con.execute("INSERT INTO Books VALUES (1)")
+    finally:
+        con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c#hash?q%41"]  # nothing created beside it
 
 
 @pytest.mark.slow

