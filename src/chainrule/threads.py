@@ -8,8 +8,9 @@ chainrule's heavy work runs in two places that use threads:
   another process) needs. ``OPENBLAS_THREAD_TIMEOUT`` makes them sleep soon
   after a product ends.
 - chainrule's own block-parallel loops (the optimisers' updates over large
-  parameters, see :func:`parallel_blocks`), which run NumPy calls on a small
-  thread pool; NumPy releases the GIL inside them.
+  parameters, the softmax cross-entropy's passes and a linear layer's bias
+  passes over a large output; see :func:`parallel_blocks`), which run NumPy
+  calls on a small thread pool; NumPy releases the GIL inside them.
 
 What happens when this module is first imported (by the package's
 ``__init__`` before NumPy loads, or at the latest by ``chainrule.optim``),

@@ -18,6 +18,7 @@ downloads) with the file and position in the message.
 from .corpus import CORPORA, SPLITS, Corpus, load_corpus, read_sentences, read_text
 from .errors import DataError, FetchError
 from .fetch import apt_download, cache_dir, extract_member, pip_download
+from .labelled import load_labelled
 from .vectors import NAMED_VECTORS, KeyedVectors, load_vectors, save_word2vec_binary, save_word2vec_text
 from .wordsim import (
     WORD_PAIR_SETS,
@@ -29,7 +30,7 @@ from .wordsim import (
     spearman,
 )
 
-__all__ = ["load_corpus", "Corpus", "CORPORA", "SPLITS", "read_text", "read_sentences", "DataError", "FetchError",
+__all__ = ["load_corpus", "load_labelled", "Corpus", "CORPORA", "SPLITS", "read_text", "read_sentences", "DataError", "FetchError",
            "cache_dir", "pip_download", "apt_download", "extract_member", "load_vectors", "KeyedVectors",
            "NAMED_VECTORS", "save_word2vec_text", "save_word2vec_binary", "evaluate_similarity", "load_wordsim353",
            "load_simlex999", "load_word_pairs", "WORD_PAIR_SETS", "spearman", "rankdata"]
