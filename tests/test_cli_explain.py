@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from chainrule import graph
-from chainrule.cli import main
+from chainrule.cli import CLIError, main
 
 LECTURE = ["explain", "c*(a+2*b)", "a=3", "b=1", "c=-2"]
 
@@ -95,19 +95,19 @@ def test_demo_epochs_reach_the_lm_and_cnn_steps(monkeypatch, capsys):
     from chainrule.lm import compare as lm_compare
     seen = {}
 
-    def fake_lm(corpus, out_dir=None, epochs=None):
-        seen["lm"] = epochs
+    def fake_lm(corpus, out_dir=None, epochs=None, seed=None):
+        seen["lm"] = (epochs, seed)
         row = SimpleNamespace(name="model", test=SimpleNamespace(ppl=1.0))
         return SimpleNamespace(best_ngram=row, neural=row, mixture=row)
 
-    def fake_cnn(epochs=4):
-        seen["cnn"] = epochs
+    def fake_cnn(epochs=4, seed=0):
+        seen["cnn"] = (epochs, seed)
     monkeypatch.setattr(lm_compare, "demo", fake_lm)
     monkeypatch.setattr(cnn_compare, "demo_run", fake_cnn)
-    assert main(["demo", "--only", "lm,cnn", "--epochs", "3", "--out", ""]) == 0
-    assert seen == {"lm": 3, "cnn": 3}
+    assert main(["demo", "--only", "lm,cnn", "--epochs", "3", "--seed", "7", "--out", ""]) == 0
+    assert seen == {"lm": (3, 7), "cnn": (3, 7)}
     assert main(["demo", "--only", "lm,cnn", "--out", ""]) == 0
-    assert seen == {"lm": None, "cnn": 4}  # each step's own default
+    assert seen == {"lm": (None, 0), "cnn": (4, 0)}  # each step's own epochs; --seed 0 by default
 
 
 def test_demo_only_and_unknown_step(capsys):
@@ -128,13 +128,21 @@ def test_demo_lm_step_replaces_its_previous_run(tmp_path, monkeypatch):
     old_run = tmp_path / "lm_kjv"
     old_run.mkdir()
     (old_run / "last.ckpt.npz").write_bytes(b"from an earlier demo")
+    (old_run / "config.json").write_text(json.dumps({"kind": "chainrule.lm", "train": dict(compare.DEMO_CONFIG)}))
     seen = {}
 
-    def fake_demo(corpus, out_dir=None, epochs=None):
+    def fake_demo(corpus, out_dir=None, epochs=None, seed=None):
         seen["existed"] = (tmp_path / "lm_kjv").exists()
         row = SimpleNamespace(name="model", test=SimpleNamespace(ppl=1.0))
         return SimpleNamespace(best_ngram=row, neural=row, mixture=row)
 
     monkeypatch.setattr(compare, "demo", fake_demo)
-    demo_cli.lm_step(SimpleNamespace(out=str(tmp_path), epochs=None))
+    demo_cli.lm_step(SimpleNamespace(out=str(tmp_path), epochs=None, seed=0))
     assert seen == {"existed": False}
+    # A run the demo did not make (other model settings) is never deleted.
+    mine = tmp_path / "lm_kjv"
+    mine.mkdir()
+    (mine / "config.json").write_text(json.dumps({"kind": "chainrule.lm", "train": {"order": 3, "emb": 600}}))
+    with pytest.raises(CLIError, match="holds something the demo did not write"):
+        demo_cli.lm_step(SimpleNamespace(out=str(tmp_path), epochs=None, seed=0))
+    assert (mine / "config.json").exists()

@@ -126,6 +126,8 @@ def test_parse_lists_variables_left_to_right():
     ("a" + "+a" * 1500, {"a": 1}, "limit"),
     ("a" + "+a" * 150, {"a": 1}, "150 operations"),
     ("(" * 300 + "a" + ")" * 300, {"a": 1}, "cannot parse|too deeply"),
+    ("a+" + "9" * 400, {"a": 1}, "an integer this large"),  # once an OverflowError traceback
+    ("a)+(b", {"a": 1, "b": 2}, "cannot parse"),
 ])
 def test_clear_errors(expression, values, message):
     with pytest.raises(ExplainError, match=message):
@@ -144,6 +146,21 @@ def test_output_name_avoids_user_variables():
     ex = explain("L*d", L=2, d=3)
     assert ex.root_name == "out" and ex.nodes[-1]["name"] == "out"
     assert ex.grads == {"L": 3, "d": 2}
+    ex = explain("L+out+y+result", L=1, out=1, y=1, result=1)  # every usual name taken
+    assert ex.root_name not in ("L", "out", "y", "result") and ex.value == 4
+
+
+def test_columns_of_refused_pieces_count_characters_as_typed():
+    with pytest.raises(ExplainError, match="at column 5: 'x.y'"):
+        explain("ééé+x.y", x=1)
+    with pytest.raises(ExplainError, match="at column 7: 'x.y'"):
+        explain("      x.y", x=1)
+
+
+def test_names_are_read_as_python_reads_them():
+    # Python folds a full-width ｘ to x (NFKC): the value given for ｘ must reach it.
+    assert explain("ｘ*ｘ", {"ｘ": 2}).value == 4
+    assert parse_assignments(["ｘ=2"]) == {"x": 2.0}
 
 
 def test_single_variable_and_function_rules():

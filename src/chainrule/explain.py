@@ -15,6 +15,7 @@ anything is built; it is never passed to ``eval``.
 """
 import ast
 import math
+import unicodedata
 
 import numpy as np
 
@@ -53,15 +54,17 @@ def parse(expression):
         raise ExplainError("the expression is empty")
     if len(expression) > MAX_LENGTH:
         raise ExplainError(f"the expression is {len(expression)} characters long; the limit is {MAX_LENGTH}")
+    source = _Source(expression.strip())
+    source.lead = len(expression) - len(expression.lstrip())  # for columns counted as typed
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
         raise ExplainError(f"cannot parse {_shorten(expression)!r}: {e.msg}") from None
     except (RecursionError, MemoryError):
         raise ExplainError("the expression is nested too deeply") from None
     variables = []
     try:
-        _check(tree.body, expression.strip(), variables)
+        _check(tree.body, source, variables)
     except RecursionError:
         raise ExplainError("the expression is nested too deeply") from None
     operations = sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call)) for n in ast.walk(tree))
@@ -71,6 +74,11 @@ def parse(expression):
     return tree, variables
 
 
+class _Source(str):
+    """The expression parsed, knowing how many spaces were stripped before it (``lead``)."""
+    lead = 0
+
+
 def _shorten(text, width=60):
     text = text.strip()
     return text if len(text) <= width else text[:width - 3] + "..."
@@ -78,7 +86,11 @@ def _shorten(text, width=60):
 
 def _refuse(node, source, what):
     piece = _shorten(ast.get_source_segment(source, node) or "")
-    where = f" at column {node.col_offset + 1}" if hasattr(node, "col_offset") else ""
+    where = ""
+    if hasattr(node, "col_offset"):
+        # ast counts UTF-8 bytes of the stripped expression; the user counts characters of what they typed.
+        chars = len(source.encode("utf-8")[:node.col_offset].decode("utf-8", "replace"))
+        where = f" at column {chars + getattr(source, 'lead', 0) + 1}"
     raise ExplainError(f"{what} is not allowed in an expression{where}: {piece!r}. Allowed: numbers, "
                        f"variables, + - * / **, unary minus and {', '.join(FUNCTIONS)}")
 
@@ -88,6 +100,8 @@ def _check(node, source, variables):
     if isinstance(node, ast.Constant):
         if type(node.value) not in (int, float):  # bool is a subclass of int: refused here too
             _refuse(node, source, f"the constant {node.value!r}")
+        if type(node.value) is int and abs(node.value) > 2 ** 53:  # beyond exact float64: 1e300 is the way
+            _refuse(node, source, "an integer this large (write it as a float, e.g. 1e20)")
     elif isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
             _refuse(node, source, f"{node.id} without an argument")
@@ -414,7 +428,8 @@ def parse_assignments(items):
     values = {}
     for item in items:
         name, sep, text = item.partition("=")
-        name, text = name.strip(), text.strip()
+        # Python reads identifiers in NFKC form (a full-width ｘ is x), so the names must match that.
+        name, text = unicodedata.normalize("NFKC", name.strip()), text.strip()
         if not sep or not name.isidentifier():
             raise ExplainError(f"expected NAME=VALUE (like a=3), got {item!r}")
         if name in values:
@@ -432,7 +447,7 @@ def explain(expression, values=None, **more):
     Every variable in the expression needs a value, and every value a variable.
     Returns an :class:`Explanation`; ``print(explain(...).text())`` shows the lecture slide.
     """
-    values = dict(values or {}, **more)
+    values = {unicodedata.normalize("NFKC", str(k)): v for k, v in dict(values or {}, **more).items()}
     tree, variables = parse(expression)
     missing = [v for v in variables if v not in values]
     extra = [v for v in values if v not in variables]
@@ -455,7 +470,8 @@ def explain(expression, values=None, **more):
     with np.errstate(all="ignore"):  # non-finite results are reported below, by node
         root = _build(tree.body, leaves)
         order = graph.nodes(root)
-        root_name = next(n for n in ("L", "out", "y", "result") if n not in values)
+        preferred = [n for n in ("L", "out", "y", "result") if n not in values]
+        root_name = preferred[0] if preferred else next(_fresh_names(set(values)))
         labels, fresh = {}, _fresh_names(set(values) | {root_name})
         for t in order:
             if t is root and t._ctx is not None:

@@ -7,6 +7,7 @@ example, then a logistic regression and a small MLP with dropout trained on
 scikit-learn's breast-cancer data (569 tumours, 30 features; it ships inside
 the scikit-learn wheel, so nothing is downloaded).
 """
+import json
 import os
 import shutil
 import time
@@ -113,17 +114,30 @@ def lm_step(args):
 
     out = os.path.join(args.out, "lm_kjv") if args.out else None
     if out and os.path.isdir(out):
+        if not _is_demo_run(out):
+            raise CLIError(f"{out} holds something the demo did not write; choose another --out")
         # The demo's own run from an earlier `make demo`: start afresh rather than refuse to overwrite it.
         print(f"replacing the previous demo run in {out}")
         shutil.rmtree(out)
-    result = demo("kjv", out_dir=out, epochs=args.epochs)
+    result = demo("kjv", out_dir=out, epochs=args.epochs, seed=args.seed)
     return {f"{row.name} test ppl": row.test.ppl for row in (result.best_ngram, result.neural, result.mixture)}
+
+
+def _is_demo_run(folder):
+    """Whether ``folder`` holds a language-model run with the demo's model settings (so it may be replaced)."""
+    from ..lm.compare import DEMO_CONFIG
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            train = json.load(f)["train"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return not os.listdir(folder)  # an empty folder is free; anything else unknown is kept
+    return all(train.get(k) == v for k, v in DEMO_CONFIG.items() if k not in ("epochs", "seed"))
 
 
 def cnn_step(args):
     from ..cnn.compare import demo_run
 
-    demo_run(**({"epochs": args.epochs} if args.epochs else {}))
+    demo_run(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
 
 
 STEPS = [

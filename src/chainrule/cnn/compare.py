@@ -100,11 +100,11 @@ def table_json(rows):
     return {name: r.to_dict() for name, r in rows}
 
 
-def demo_run(data="mr", embeddings="glove-6b-50d", modes=("rand", "non-static"), folds=1, epochs=4, log=None):
+def demo_run(data="mr", embeddings="glove-6b-50d", modes=("rand", "non-static"), folds=1, epochs=4, log=None, seed=0):
     """A short comparison for ``make demo`` (a few minutes on two cores): one fold of mr's 10-fold
     split, a few epochs, two modes and the baseline. Prints the table and returns the rows."""
     from ..datasets.labelled import load_labelled
-    config = CNNConfig(embeddings=embeddings, epochs=epochs)
+    config = CNNConfig(embeddings=embeddings, epochs=epochs, seed=seed)
     rows = compare(load_labelled(data), config, k=10, modes=modes, max_folds=folds, log=log)
     print(format_table(rows, title=f"TextCNN on {data}: {folds} of 10 folds, {epochs} epochs "
                                    f"(Kim trains 25 epochs on all 10 folds)"))

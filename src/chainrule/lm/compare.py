@@ -190,14 +190,14 @@ DEMO_CONFIG = {"order": 6, "emb": 192, "hidden": 192, "tie": True, "dropout": 0.
                "patience": 1, "lower": True, "min_count": 3, "seed": 0}
 
 
-def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True, epochs=None):
+def demo(corpus="kjv", out_dir=None, n_samples=5, verbose=True, epochs=None, seed=None):
     """The language-model part of ``make demo``: the comparison table and a few generated sentences.
 
     Trains the small ``DEMO_CONFIG`` model (the benchmark's larger settings
-    are in benchmarks/bench_lm.py; ``epochs`` overrides its epochs) and
+    are in benchmarks/bench_lm.py; ``epochs`` and ``seed`` override its own) and
     prints what ``lm compare`` prints.
     """
-    config = dict(DEMO_CONFIG, **({"epochs": epochs} if epochs else {}))
+    config = dict(DEMO_CONFIG, **({"epochs": epochs} if epochs else {}), **({"seed": seed} if seed is not None else {}))
     result = run_compare(corpus, LMConfig(**config), out_dir=out_dir, n_samples=n_samples, verbose=verbose,
                          show_progress=None)
     print()
