@@ -55,7 +55,8 @@ def make_chain(lib):
     elif lib == "autograd":
         import autograd.numpy as anp
         from autograd import grad
-        gradient = grad(lambda x: _chain(x, anp.tanh, lambda z: 0.5 * (anp.tanh(0.5 * z) + 1)))
+        from autograd.scipy.special import expit  # one op, as the others' sigmoid
+        gradient = grad(lambda x: _chain(x, anp.tanh, expit))
 
         def step():
             return gradient(data)
