@@ -263,3 +263,11 @@ def test_dropout_p_one_zeros_everything_and_seed_reproduces():
 
 def test_pad1d_matches_torch():
     helper_test_op([(2, 3)], lambda x: F.pad1d(x, 1, 2, value=0.5), lambda x: TF.pad(x, (1, 2), value=0.5))
+
+
+def test_cross_entropy_ignored_rows_get_a_zero_gradient_even_with_a_nan_logit():
+    logits = np.array([[1.0, 2.0, 0.5], [np.nan, 0.0, 1.0], [0.3, 0.2, 0.1]], np.float32)
+    x = cr.tensor(logits, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        F.cross_entropy(x, np.array([1, -100, 2]), ignore_index=-100).backward()
+    assert np.isfinite(x.grad).all() and (x.grad[1] == 0).all() and (x.grad[0] != 0).any()

@@ -106,6 +106,8 @@ def test_early_stopping_and_best_checkpoint(corpus, tmp_path):
                       verbose=False)
     assert result.status == "early_stop"
     assert result.epochs == 3  # the first epoch sets the best, two more fail to improve it
+    from chainrule.train import load_checkpoint
+    assert load_checkpoint(tmp_path / "run" / "best.ckpt.npz")["epoch"] == 1  # and only it was kept as best
 
 
 def test_bad_input_is_reported(corpus, tmp_path):

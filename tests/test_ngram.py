@@ -288,3 +288,12 @@ def test_bad_input_is_reported():
         KneserNeyLM(2, discounts=[(0.5, 2.5, 1.0), 0.5])
     with pytest.raises(ValueError, match="one entry per order"):
         KneserNeyLM(3, discounts=[0.5, 0.5])
+
+
+def test_discount_estimates_outside_their_range_fall_back():
+    # Counts of counts n1..n4 = 1, 1, 5, 0 give D2 and D3 outside (0, 2] and (0, 3]: Chen & Goodman's
+    # estimates cannot be used, so the model must warn and use its fallback discounts.
+    from chainrule.models.ngram.kneser_ney import _estimate_discounts
+    with pytest.warns(DiscountWarning, match="outside"):
+        discounts = _estimate_discounts(2, [1, 1, 5, 0])
+    assert discounts == pytest.approx((1 / 3,) * 3)

@@ -279,12 +279,15 @@ def test_graceful_interrupt_sigterm_sets_flag_and_restores_handler():
 
 def test_graceful_interrupt_second_signal_aborts():
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), GracefulInterrupt(message=False) as stop:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested and stop.exit_code == 130
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # the signal arrives within a few bytecodes
+    with GracefulInterrupt(message=False) as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # the first one only asks to stop ...
+        for _ in range(1000):
             pass
+        assert stop.requested and stop.exit_code == 130
+        with pytest.raises(KeyboardInterrupt):  # ... the second one aborts at once
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the signal arrives within a few bytecodes
+                pass
     assert signal.getsignal(signal.SIGINT) is before
 
 
