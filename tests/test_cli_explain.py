@@ -102,10 +102,12 @@ def test_demo_epochs_reach_the_lm_and_cnn_steps(monkeypatch, capsys):
 
     def fake_cnn(epochs=4, seed=0):
         seen["cnn"] = (epochs, seed)
+        return [("CNN-rand", SimpleNamespace(accuracy=(0.75, 0.0)))]
     monkeypatch.setattr(lm_compare, "demo", fake_lm)
     monkeypatch.setattr(cnn_compare, "demo_run", fake_cnn)
     assert main(["demo", "--only", "lm,cnn", "--epochs", "3", "--seed", "7", "--out", ""]) == 0
     assert seen == {"lm": (3, 7), "cnn": (3, 7)}
+    assert "cnn        CNN-rand acc 75.0%" in capsys.readouterr().out  # in the closing summary
     assert main(["demo", "--only", "lm,cnn", "--out", ""]) == 0
     assert seen == {"lm": (None, 0), "cnn": (4, 0)}  # each step's own epochs; --seed 0 by default
 

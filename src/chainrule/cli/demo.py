@@ -137,7 +137,8 @@ def _is_demo_run(folder):
 def cnn_step(args):
     from ..cnn.compare import demo_run
 
-    demo_run(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    rows = demo_run(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    return {f"{name} acc": result.accuracy[0] for name, result in rows or ()}
 
 
 STEPS = [
