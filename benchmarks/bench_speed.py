@@ -185,15 +185,21 @@ def memory_child(lib, steps):
     print(json.dumps({"lib": lib, "peak_rss_mib": _peak_rss_kib() / 1024, "rss_before_steps_mib": before}))
 
 
-def _current_rss_kib():
+def _proc_status_kib(field):
+    """A memory field of /proc/self/status (Linux) in KiB, or None elsewhere."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
-    return float("nan")
+    return None
+
+
+def _current_rss_kib():
+    rss = _proc_status_kib("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 def _peak_rss_kib():
@@ -203,13 +209,9 @@ def _peak_rss_kib():
     started from a large parent would report the parent's peak), so VmHWM
     comes first and ru_maxrss (KiB on Linux, bytes on macOS) is the fallback.
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+    peak = _proc_status_kib("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform == "darwin" else peak
 
