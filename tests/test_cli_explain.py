@@ -118,6 +118,8 @@ def test_demo_only_and_unknown_step(capsys):
     assert "1/1 explain" in out and "logistic" not in out
     assert main(["demo", "--only", "explain,bogus"]) == 2
     assert "unknown demo step bogus" in capsys.readouterr().err
+    assert main(["demo", "--only", ","]) == 2  # once ran nothing and said nothing
+    assert "--only names no step" in capsys.readouterr().err
 
 
 def test_demo_lm_step_replaces_its_previous_run(tmp_path, monkeypatch):

@@ -66,6 +66,8 @@ def _chosen_steps(only):
     unknown = [n for n in names if n not in STEP_NAMES]
     if unknown:
         raise CLIError(f"unknown demo step {', '.join(unknown)}; the steps are {', '.join(STEP_NAMES)}")
+    if not names:
+        raise CLIError(f"--only names no step; the steps are {', '.join(STEP_NAMES)}")
     return [s for s in STEPS if s.name in names]
 
 
