@@ -124,6 +124,9 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
 def test_saving_into_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         cr.save([1], tmp_path / "nowhere" / "f")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FileNotFoundError, match="afile is a file, not a folder"):
+        cr.save([1], tmp_path / "afile" / "f")
 
 
 # -------------------------------------------------------------- bad input
