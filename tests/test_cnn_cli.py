@@ -108,8 +108,10 @@ def test_cross_validation_and_resume_of_a_finished_run(tmp_path, capsys):
     data.write_text(lines(120, 2), encoding="utf-8")
     out = tmp_path / "cv"
     assert main(["cnn", "train", "--data", str(data), "--cv", "2", "--out", str(out), *SMALL]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "2-fold accuracy" in text and "per fold:" in text
+    assert "2-fold accuracy" not in captured.err  # the summary once, on stdout (it was on both)
     cv = json.loads((out / "cv.json").read_text())
     assert len(cv["folds"]) == 2
     # The same --out again is refused; --resume finds both folds done.

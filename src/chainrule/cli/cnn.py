@@ -250,7 +250,7 @@ def cmd_train(args):
         from ..cnn.crossval import cross_validate
         from ..cnn.metrics import format_confusion
         result = cross_validate(data, config, cv, run_dir=out, resume=bool(args.resume), show_progress=show,
-                                log=_log)
+                                log=_log, report=False)  # printed below, on stdout
         if result.info.get("interrupted"):
             _log(f"stopped; continue with: chainrule cnn train --resume {out}")
             return result.info["exit_code"]

@@ -87,13 +87,14 @@ def summarize(folds, labels, info=None):
 
 
 def cross_validate(data, config=None, k=10, *, vectors=None, run_dir=None, resume=False, folds=None,
-                   show_progress=None, log=None):
+                   show_progress=None, log=None, report=True):
     """k-fold cross-validation of a TextCNN on ``data.train`` (a LabelledData); returns a CVResult.
 
     ``folds`` may be given (pairs of index arrays, e.g. to share them with a
     baseline); else ``kfold_indices(labels, k, config.seed)``. An interrupted
     fold stops the whole run (its checkpoint is kept for ``resume=True``);
-    the returned CVResult then has ``info["interrupted"]`` set.
+    the returned CVResult then has ``info["interrupted"]`` set. ``report``:
+    log the summary and confusion matrix at the end (the CLI prints them itself).
     """
     from .trainer import load_vectors, train_textcnn
     config = config or CNNConfig()
@@ -151,6 +152,7 @@ def cross_validate(data, config=None, k=10, *, vectors=None, run_dir=None, resum
                            title=f"{len(folds)}-fold CV, accuracy {cv.accuracy[0]:.1%}")
         except ImportError:
             pass
-    log(cv.summary())
-    log(format_confusion(cv.confusion_matrix, cv.labels))
+    if report:
+        log(cv.summary())
+        log(format_confusion(cv.confusion_matrix, cv.labels))
     return cv
