@@ -302,7 +302,7 @@ class Tensor:
         if self.data.dtype.kind not in "fc":
             # -max(-x) is exact for floats only: negation wraps unsigned and int8's -128, and fails on
             # booleans. Such tensors have no gradient, so NumPy's min is all there is to do.
-            return Tensor._wrap(np.asarray(self.data.min(axis=axis, keepdims=keepdims)))
+            return Tensor._wrap(self.data.min(axis=axis, keepdims=keepdims))  # _wrap makes a scalar an array
         return -ops.Max.apply(-self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None, *, dim=None):

@@ -9,7 +9,6 @@
 """
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -206,7 +205,7 @@ def _log(text):
 # ------------------------------------------------------------------- commands
 def cmd_train(args):
     from ..cnn.config import CNNConfig
-    from ..train.atomic import atomic_write_json
+    from ..train.atomic import atomic_write_json, claim
     if args.resume:
         out = Path(args.resume)
         try:
@@ -238,11 +237,8 @@ def cmd_train(args):
     if not args.resume:
         out.mkdir(parents=True, exist_ok=True)
         spec["cv"] = cv
-        try:  # claimed exclusively: a second run started into this folder meanwhile stops here
-            os.close(os.open(out / RUN_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out") \
-                from None
+        if not claim(out / RUN_FILE):  # a second run started into this folder meanwhile stops here
+            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
         atomic_write_json(out / RUN_FILE, spec)
     show = False if args.no_progress else None
 

@@ -10,6 +10,7 @@ The mechanism itself is ``chainrule.serialization.atomic_write``, the one
 JSON that run directories, histories and vocabulary files need.
 """
 import json
+import os
 
 from ..serialization import atomic_write
 
@@ -53,3 +54,16 @@ def atomic_write_json(path, obj, indent=2):
     """
     text = json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
     atomic_write_text(path, text)
+
+
+def claim(path):
+    """Create ``path`` as an empty file, only if nothing is there; False if something is.
+
+    A run claims its folder this way before it starts (the file is replaced by
+    its real contents later): of two runs started into one folder, one wins.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

@@ -61,12 +61,11 @@ class RunDir:
         run started into the same folder meanwhile would train too, and the two
         would leave one's configuration beside the other's weights.
         """
+        from .atomic import claim
         self.create()
-        try:
-            os.close(os.open(self.config, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
+        if not claim(self.config):
             raise ValueError(f"{self.path} already holds a training run ({self.config.name} exists); continue it "
-                             f"with --resume {self.path} if it has a checkpoint, or choose another --out") from None
+                             f"with --resume {self.path} if it has a checkpoint, or choose another --out")
         return self
 
     def release(self):
