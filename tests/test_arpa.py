@@ -110,6 +110,15 @@ def test_write_is_atomic(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.arpa"]
 
 
+@pytest.mark.parametrize("word", ["New York", "", "tab\there"])
+def test_words_arpa_cannot_hold_are_refused_before_writing(tmp_path, word):
+    lm = fit_quietly(2, [[word, "is", "big"], ["is"]])
+    with pytest.raises(ValueError, match="free of whitespace") as info:
+        lm.to_arpa(tmp_path / "m.arpa")
+    assert f"has the word {word!r}" in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
 # ------------------------------------------------------------ standard backoff
 def test_hand_written_file_scores_with_standard_backoff(tmp_path):
     lm = BackoffLM.from_arpa(write(tmp_path, HAND))

@@ -72,6 +72,8 @@ def test_the_prompt_is_the_context_and_eos_stops():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="temperature"):
         generate_ids(fixed_model(), 2, BOS, EOS, temperature=0)
+    with pytest.raises(ValueError, match="positive and finite"):  # inf would turn the banned -inf into NaN
+        generate_ids(fixed_model(), 2, BOS, EOS, temperature=float("inf"))
     with pytest.raises(ValueError, match="top_k"):
         generate_ids(fixed_model(), 2, BOS, EOS, top_k=0)
 

@@ -92,6 +92,36 @@ def test_compare_scores_every_model_on_the_same_tokens(trained, capsys, tmp_path
     assert "mixture" in text and "chosen on valid" in text
 
 
+def test_ngram_prints_the_discount_fallbacks(trained, capsys):
+    corpus, _ = trained
+    code, _, err = run_cli(capsys, "lm", "ngram", "--corpus", corpus, "--order", "5")
+    assert code == 0 and "note: " in err and "the corpus is too small" in err  # the tiny grammar has no n3
+
+
+def test_compare_interrupted_stops_without_a_table(trained, capsys, tmp_path, monkeypatch):
+    import chainrule.lm.compare as compare
+
+    def train_then_terminate(*args, **kwargs):
+        def terminate(epoch, step):
+            if step == 2:  # in the first epoch: no history yet
+                os.kill(os.getpid(), signal.SIGTERM)
+        return real_train(*args, callback=terminate, **kwargs)
+
+    real_train = compare.train_lm
+    monkeypatch.setattr(compare, "train_lm", train_then_terminate)
+    corpus, _ = trained
+    code, text, err = run_cli(capsys, "lm", "compare", "--corpus", corpus, *TINY, "--epochs", "2", "--orders", "2",
+                              "--no-progress")
+    assert code == 128 + signal.SIGTERM
+    assert "mixture" not in text and "interrupted while the neural LM trained" in err
+    assert "--resume" not in text + err  # its folder was temporary
+    out = tmp_path / "kept"
+    code, text, err = run_cli(capsys, "lm", "compare", "--corpus", corpus, *TINY, "--epochs", "2", "--orders", "2",
+                              "--no-progress", "--out", out)
+    assert code == 128 + signal.SIGTERM and f"chainrule lm train --resume {out}" in err
+    assert (out / "last.ckpt.npz").is_file()
+
+
 def test_embeddings_commands(trained, capsys, tmp_path, monkeypatch):
     _, out = trained
     code, text, _ = run_cli(capsys, "embeddings", "neighbors", out, "cat", "--k", "3")

@@ -197,3 +197,70 @@ def test_weight_averaging_is_validated_saved_and_resumed(corpus, tmp_path):
     assert_same_weights(weights(best), weights(load_run(out).model))
     with pytest.raises(ValueError, match="ema"):
         tiny_config(corpus, ema=1.0).check()
+
+
+def test_a_negative_clip_is_refused(corpus, tmp_path):
+    # clip_grad_norm_ with a negative maximum would flip every gradient and climb the loss.
+    with pytest.raises(ValueError, match="clip is a maximum gradient norm"):
+        train_lm(tiny_config(corpus, clip=-1.0), tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_resuming_with_more_epochs_is_saved_for_the_next_resume(corpus, tmp_path):
+    """--resume --epochs 3 that is interrupted again, then a plain --resume: it still trains to epoch 3."""
+    out = tmp_path / "run"
+    train_lm(tiny_config(corpus, epochs=1), out, verbose=False)
+
+    def terminate(epoch, step):
+        if epoch == 1 and step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    assert resume_lm(out, epochs=3, callback=terminate, verbose=False).status == "interrupted"
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 3
+    finished = resume_lm(out, verbose=False)
+    assert finished.status == "finished" and finished.epochs == 3
+
+
+def test_resume_does_not_read_the_pretrained_vectors_again(corpus, tmp_path):
+    from chainrule.datasets import save_word2vec_text
+
+    data = prepare_data(corpus)
+    words = data.vocab.itos[4:]
+    vectors = np.random.default_rng(1).standard_normal((len(words), 6)).astype(np.float32)
+    path = tmp_path / "vectors.txt"
+    save_word2vec_text(path, words, vectors)
+    config = tiny_config(corpus, epochs=2, pretrained=str(path), freeze=True)
+    straight = train_lm(config, tmp_path / "straight", verbose=False)
+
+    def terminate(epoch, step):
+        if epoch == 1 and step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    out = tmp_path / "run"
+    train_lm(tiny_config(corpus, epochs=2, pretrained=str(path), freeze=True), out, callback=terminate,
+             verbose=False)
+    path.unlink()  # the checkpoint holds the weights: the vectors file is not needed any more
+    resumed = resume_lm(out, verbose=False)
+    assert resumed.status == "finished"
+    assert_same_weights(weights(straight.model), weights(resumed.model))
+    np.testing.assert_array_equal(resumed.model.embedding.weight.data[4:], vectors)  # still frozen
+    assert not resumed.model.embedding.weight.requires_grad
+
+
+def test_a_run_that_fails_in_its_first_epoch_leaves_the_folder_free(corpus, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train_lm(tiny_config(corpus, optimizer="sgd", lr=1e38, epochs=1), out, verbose=False)
+    assert not (out / "config.json").exists() and not (out / "vocab.json").exists()
+    assert train_lm(tiny_config(corpus, epochs=1), out, verbose=False).status == "finished"
+
+
+def test_validation_sentences_shorter_than_the_context_are_scored(tmp_path):
+    """Only the training split must be longer than the context; short validation sentences are padded."""
+    folder = write_corpus(tmp_path / "corpus")
+    (tmp_path / "corpus" / "valid.txt").write_text("the cat .\na dog .\n", encoding="utf-8")
+    result = train_lm(tiny_config(folder, order=5, epochs=1), tmp_path / "run", verbose=False)
+    assert result.status == "finished"
+    assert evaluate_model(result.model, result.data, "valid").n_tokens == 8  # 3 words + </s>, twice
+    with pytest.raises(ValueError, match=r"train split\): context_size=9 is longer than every sentence"):
+        train_lm(tiny_config(folder, order=10), tmp_path / "long", verbose=False)

@@ -265,6 +265,15 @@ def test_perplexity_helpers():
     assert Score(1.0, 1) + Score(2.0, 3) == Score(3.0, 4)
     with pytest.raises(ValueError, match="no tokens"):
         perplexity(1.0, 0)
+    # A diverged model: exp would overflow past a mean of 709.8 nats.
+    assert perplexity(800.0 * 3, 3) == math.inf and Score(1e6, 1).ppl == math.inf
+    assert perplexity(709.0, 1) == pytest.approx(math.exp(709.0))
+    assert math.isnan(perplexity(math.nan, 2))
+
+
+def test_no_sentences_score_no_tokens():
+    lm = fit_quietly(2, [["a", "b"], ["b", "a"]])
+    assert lm.score([]) == Score(0.0, 0) and lm.token_logprobs([]).size == 0
 
 
 def test_bad_input_is_reported():

@@ -10,6 +10,7 @@
 Each handler only parses and prints; the work is in ``chainrule.lm``.
 """
 import math
+import sys
 import time
 
 from . import CLIError
@@ -192,7 +193,8 @@ def _ngram(args):
     data = prepare_data(args.corpus, lower=args.lower, min_count=args.min_count, max_vocab=args.max_vocab or None)
     print(f"{data.name}: vocabulary {len(data.vocab):,}, {data.n_tokens('train'):,} training tokens")
     start = time.perf_counter()
-    [(lm, scores)] = fit_ngrams(data, [args.order], log=lambda text: None)
+    [(lm, scores)] = fit_ngrams(data, [args.order], log=lambda text: None,
+                               note=lambda text: print(text.strip(), file=sys.stderr))
     print(f"Kneser-Ney {args.order}-gram (fit and scored in {time.perf_counter() - start:.1f} s)")
     for split in ("valid", "test"):
         s = getattr(scores, split)
@@ -203,7 +205,7 @@ def _ngram(args):
 
 
 def _compare(args):
-    from ..lm.compare import run_compare
+    from ..lm.compare import CompareInterrupted, run_compare
 
     try:
         orders = [int(o) for o in args.orders.split(",") if o.strip()]
@@ -212,8 +214,12 @@ def _compare(args):
     if not orders or min(orders) < 1:
         raise CLIError(f"--orders needs positive n-gram orders, got {args.orders!r}")
     config = _config_from(args)
-    result = run_compare(args.corpus, config, orders=orders, out_dir=args.out, json_path=args.json,
-                         n_samples=args.samples, show_progress=False if args.no_progress else None)
+    try:
+        result = run_compare(args.corpus, config, orders=orders, out_dir=args.out, json_path=args.json,
+                             n_samples=args.samples, show_progress=False if args.no_progress else None)
+    except CompareInterrupted as e:
+        print(e, file=sys.stderr)
+        return e.exit_code
     print()
     print(result.table())
     if result.samples:

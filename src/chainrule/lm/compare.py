@@ -42,6 +42,16 @@ class ModelScores:
                 "seconds": round(self.seconds, 2)}
 
 
+class CompareInterrupted(Exception):
+    """Ctrl-C or SIGTERM while the neural LM trained; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, exit_code, run_dir=None):
+        self.exit_code, self.run_dir = exit_code, run_dir
+        where = (f"; the neural LM's run is in {run_dir} (continue it with: chainrule lm train --resume {run_dir})"
+                 if run_dir else "")
+        super().__init__(f"interrupted while the neural LM trained, so there is no comparison{where}")
+
+
 @dataclass
 class CompareResult:
     corpus: str
@@ -87,8 +97,12 @@ class CompareResult:
                 "samples": self.samples}
 
 
-def fit_ngrams(data, orders=(2, 3, 4, 5), log=print):
-    """Kneser-Ney at each order on ``data``'s training split; returns [(model, ModelScores)]."""
+def fit_ngrams(data, orders=(2, 3, 4, 5), log=print, note=None):
+    """Kneser-Ney at each order on ``data``'s training split; returns [(model, ModelScores)].
+
+    ``log`` gets the progress lines; ``note`` (default: ``log``) the discounts that fell back.
+    """
+    note = note or log
     out = []
     for order in orders:
         start = time.perf_counter()
@@ -96,7 +110,7 @@ def fit_ngrams(data, orders=(2, 3, 4, 5), log=print):
             warnings.simplefilter("always", DiscountWarning)
             lm = KneserNeyLM(order).fit(data.tokens["train"], vocab=data.vocab.itos)
         for message in dict.fromkeys(str(w.message) for w in caught):  # each once
-            log(f"  note: {message}")
+            note(f"  note: {message}")
         scores = ModelScores(f"Kneser-Ney {order}-gram", lm.score(data.tokens["valid"]),
                              lm.score(data.tokens["test"]), detail=f"order {order}",
                              seconds=time.perf_counter() - start)
@@ -135,8 +149,12 @@ def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, js
     with tempfile.TemporaryDirectory(prefix="chainrule-compare-") as tmp:
         run_dir = out_dir or tmp
         start = time.perf_counter()
-        result = train_lm(config, run_dir, data=data, verbose=verbose, show_progress=show_progress)
+        result = train_lm(config, run_dir, data=data, verbose=verbose, show_progress=show_progress,
+                          resumable=out_dir is not None)
         seconds = time.perf_counter() - start
+        if result.status == "interrupted":
+            # A half-trained model would make the table meaningless; --out keeps the run for `lm train --resume`.
+            raise CompareInterrupted(result.exit_code, out_dir)
         model = load_run(run_dir).model  # the best epoch's weights
     tokens_per_s = _mean([v for v in result.history["tokens_per_s"] if v])
     neural_logp = {}

@@ -27,8 +27,10 @@ class LMData:
         key = (split, context_size)
         if key not in self._examples:
             try:
+                # Only a training split too short for the context is a mistake in the settings;
+                # validation and test sentences are scored whatever their length, as the n-gram models do.
                 self._examples[key] = ngram_examples(self.ids[split], context_size, self.vocab.bos_id,
-                                                     self.vocab.eos_id)
+                                                     self.vocab.eos_id, check_length=split == "train")
             except ValueError as e:
                 raise ValueError(f"{self.name} ({split} split): {e}") from None
         return self._examples[key]

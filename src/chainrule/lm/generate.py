@@ -21,9 +21,9 @@ def generate_ids(next_log_probs, context_size, bos_id, eos_id, n=1, prompt_ids=(
         raise ValueError(f"generate: n must be at least 1, got {n}")
     if max_len < 1:
         raise ValueError(f"generate: max_len must be at least 1, got {max_len}")
-    if not greedy and not temperature > 0:
-        raise ValueError(f"generate: temperature must be positive, got {temperature} (use greedy decoding "
-                         "for the limit of temperature 0)")
+    if not greedy and not 0 < temperature < np.inf:
+        raise ValueError(f"generate: temperature must be positive and finite, got {temperature} (use greedy "
+                         "decoding for the limit of temperature 0)")
     if top_k is not None and top_k < 1:
         raise ValueError(f"generate: top_k must be at least 1, got {top_k}")
     rng = np.random.default_rng(seed)

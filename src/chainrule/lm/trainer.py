@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import functional as F
 from .. import optim, rng
 from ..models.nplm import NeuralLM
-from ..models.perplexity import Score
+from ..models.perplexity import Score, exp_mean_nll
 from ..train.checkpoint import CheckpointNotFoundError, RunDir, load_checkpoint, restore, save_checkpoint
 from ..train.early_stopping import EarlyStopping
 from ..train.history import History
@@ -85,6 +85,8 @@ class LMConfig:
         for name in ("emb", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.clip >= 0:  # a negative max norm would flip every gradient and climb the loss
+            raise ValueError(f"clip is a maximum gradient norm, at least 0 (0 = off), got {self.clip}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.schedule not in SCHEDULES:
@@ -153,12 +155,14 @@ def evaluate_model(model, data, split, batch_size=2048):
     return Score(float(-lp.sum()), int(lp.size))
 
 
-def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_progress=None):
+def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_progress=None, resumable=True):
     """Train a new run in ``out_dir`` (which must not hold one already); returns a TrainResult.
 
     ``data``: an LMData to train on instead of loading ``config.corpus``
     (``lm compare`` shares one between its models). ``callback(epoch, step)``
     runs after every optimiser step (tests use it to interrupt a run).
+    ``resumable=False``: ``out_dir`` is temporary, so an interruption does not
+    suggest resuming from it.
     """
     config = LMConfig.from_dict(config) if isinstance(config, dict) else config
     config.check()
@@ -174,10 +178,12 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
                             max_vocab=config.max_vocab or None)
     run.claim()
     try:
-        return _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
-                        show_progress=show_progress).run()
+        trainer = _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
+                           show_progress=show_progress)
+        trainer.resumable = resumable
+        return trainer.run()
     except BaseException:
-        run.release()
+        run.release(also=[vocab_path(run.path)])
         raise
 
 
@@ -201,15 +207,22 @@ def resume_lm(out_dir, *, epochs=None, patience=None, data=None, callback=None, 
     if data is None:
         vocab = Vocab.load(vocab_path(out_dir))
         data = prepare_data(config.corpus, lower=config.lower, vocab=vocab)
+    if asdict(config) != saved["train"]:
+        # Saved, so that a later plain --resume (the command an interruption prints) keeps the longer plan.
+        run.save_config({**saved, "train": asdict(config)})
     return _Trainer(config, run, data, resume=True, callback=callback, verbose=verbose,
-                    show_progress=show_progress).run()
+                    show_progress=show_progress, model_args=saved.get("model")).run()
 
 
 class _Trainer:
-    def __init__(self, config, run, data, resume, callback, verbose, show_progress):
+    def __init__(self, config, run, data, resume, callback, verbose, show_progress, model_args=None):
         self.config, self.run_dir, self.data = config, run, data
         self.resume, self.callback, self.verbose = resume, callback, verbose
         self.show_progress = show_progress
+        # A resumed run rebuilds its model from config.json's "model" entry, as `lm eval` does: the
+        # checkpoint holds the weights, so pretrained vectors are not read again (their file may be gone).
+        self.model_args = model_args
+        self.resumable = True
 
     def log(self, text):
         if self.verbose:
@@ -219,8 +232,10 @@ class _Trainer:
         c = self.config
         rng.manual_seed(c.seed)
         self.X, self.y = self.data.examples("train", c.context_size)
-        self.data.examples("valid", c.context_size)  # a bad context length fails now, not after an epoch
-        self.model = build_model(c, self.data.vocab, log=self.log)
+        if self.model_args:
+            self.model = NeuralLM(**self.model_args)
+        else:
+            self.model = build_model(c, self.data.vocab, log=self.log)
         self.optimizer = make_optimizer(c, self.model)
         self.scheduler = make_scheduler(c, self.optimizer)
         # The averaged weights are the ones validated and kept as best; training goes on from the raw ones.
@@ -356,11 +371,11 @@ class _Trainer:
 
     def finish(self, status, exit_code):
         self.plot()
-        if status == "interrupted":
+        if status == "interrupted" and self.resumable:
             self.log(f"interrupted: saved {self.run_dir.last} (epoch {self.sampler.epoch + 1}, batch "
                      f"{self.sampler.position}); continue with: chainrule lm train --resume {self.run_dir.path}")
         best = self.stopper.best
         return TrainResult(status=status, epochs=len(self.history),
-                           best_val_ppl=math.exp(best) if math.isfinite(best) else math.nan,
+                           best_val_ppl=exp_mean_nll(best) if math.isfinite(best) else math.nan,
                            history=self.history, model=self.model, data=self.data,
                            path=str(self.run_dir.path), exit_code=exit_code)

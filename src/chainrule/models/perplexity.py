@@ -13,7 +13,12 @@ def perplexity(total_nll, n_tokens):
     """exp(total_nll / n_tokens): the geometric mean of 1 / p over the tokens."""
     if n_tokens <= 0:
         raise ValueError(f"perplexity of no tokens is undefined (n_tokens={n_tokens})")
-    return math.exp(total_nll / n_tokens)
+    return exp_mean_nll(total_nll / n_tokens)
+
+
+def exp_mean_nll(mean_nll):
+    """exp of a mean NLL: inf past 709.78 nats, where ``math.exp`` overflows (a diverged model)."""
+    return math.inf if mean_nll > 709.78 else math.exp(mean_nll)
 
 
 class Score(NamedTuple):

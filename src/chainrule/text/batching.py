@@ -15,14 +15,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def ngram_examples(sentences_ids, context_size, bos_id, eos_id):
+def ngram_examples(sentences_ids, context_size, bos_id, eos_id, check_length=True):
     """Every (context, next token) pair of the sentences (see the module docstring).
 
     ``sentences_ids``: a list of int sequences (one per sentence, without
     ``<s>``/``</s>``). Returns ``X`` int64 (N, context_size) and ``y`` int64
     (N,), N = total words + number of sentences. Raises ValueError if
     ``context_size`` is longer than every sentence: such a window would be
-    mostly padding, which is almost always a mistake in the settings.
+    mostly padding, which is almost always a mistake in the settings when
+    training. ``check_length=False`` skips that check, for text that is only
+    scored (its short sentences are simply padded with ``<s>``).
     """
     if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 1:
         raise ValueError(f"context_size must be a positive integer, got {context_size!r}")
@@ -31,7 +33,7 @@ def ngram_examples(sentences_ids, context_size, bos_id, eos_id):
         raise ValueError("ngram_examples needs at least one sentence")
     lengths = np.array([len(s) for s in sentences])
     longest = int(lengths.max())
-    if context_size > longest:
+    if check_length and context_size > longest:
         raise ValueError(f"context_size={context_size} is longer than every sentence (the longest has {longest} "
                          f"tokens, the mean {lengths.mean():.1f}); use a context of at most {longest}")
     # One long array of padded sentences; the targets are every position that

@@ -68,13 +68,17 @@ class RunDir:
                              f"with --resume {self.path} if it has a checkpoint, or choose another --out")
         return self
 
-    def release(self):
-        """Undo ``claim`` if the run never wrote its configuration (it failed while setting up)."""
-        try:
-            if self.config.stat().st_size == 0:
-                self.config.unlink()
-        except FileNotFoundError:
-            pass
+    def release(self, also=()):
+        """Undo ``claim`` for a run that failed before its first checkpoint.
+
+        Its ``config.json`` (and the files in ``also``, such as a vocabulary it
+        wrote) are removed, so the same folder can take a new run; once there is
+        a checkpoint, everything stays for ``--resume``.
+        """
+        if self.has_checkpoint():
+            return
+        for path in (self.config, *also):
+            Path(path).unlink(missing_ok=True)
 
     def contents(self):
         """Names of the files in the directory, for error messages."""

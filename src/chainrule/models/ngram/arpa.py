@@ -42,6 +42,11 @@ class ArpaFormatError(ValueError):
 # ---------------------------------------------------------------------- writing
 def write_arpa(model, path):
     order, words = model.order, model._words
+    for word in words:
+        # ARPA separates the words of an n-gram by whitespace: such a word could not be read back.
+        if not word or any(c.isspace() for c in word):
+            raise ValueError(f"cannot write {path} as ARPA: the vocabulary has the word {word!r}, and ARPA "
+                             f"words must be non-empty and free of whitespace")
     width = len(words)
     names = np.array(words, dtype=object)
     counts = model.ngram_counts()

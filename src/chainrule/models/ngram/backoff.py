@@ -47,6 +47,8 @@ def encode_sentences(sentences, words, index):
     if isinstance(sentences, str):
         raise TypeError("sentences must be a list of token lists, got a string")
     bos, eos, unk = len(words) - 1, index[EOS], index[UNK]
+    if len(sentences) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     lengths = np.empty(len(sentences), dtype=np.int64)
     for i, s in enumerate(sentences):
         if isinstance(s, str):
@@ -205,7 +207,7 @@ class BackoffLM:
     def score(self, sentences):
         """``Score(total_nll, n_tokens)``: n_tokens counts every word and one ``</s>`` per sentence."""
         lp = self.token_logprobs(sentences)
-        return Score(float(-lp.sum()), int(lp.size))
+        return Score(0.0 - float(lp.sum()), int(lp.size))  # 0.0 -: no -0.0 for no tokens
 
     def perplexity(self, sentences):
         total_nll, n_tokens = self.score(sentences)
