@@ -99,7 +99,7 @@ def test_ngram_prints_the_discount_fallbacks(trained, capsys):
 
 
 def test_compare_interrupted_stops_without_a_table(trained, capsys, tmp_path, monkeypatch):
-    import chainrule.lm.compare as compare
+    from chainrule.lm import compare
 
     def train_then_terminate(*args, **kwargs):
         def terminate(epoch, step):
