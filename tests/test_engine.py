@@ -221,6 +221,12 @@ def test_gradcheck_passes_a_correct_custom_function():
     assert cr.gradcheck(lambda x: Square.apply(x), cr.randn(2, 3, requires_grad=True))
 
 
+def test_gradcheck_refuses_a_function_that_computes_in_float32():
+    # Its finite differences would be float32 rounding noise, blamed on autodiff.
+    with pytest.raises(TypeError, match="must compute in float64.*float32"):
+        cr.gradcheck(lambda x: (x.float() * 2).sum(), cr.randn(3, requires_grad=True))
+
+
 def test_gradcheck_catches_a_wrong_backward():
     x = cr.randn(2, 3, requires_grad=True)
     with pytest.raises(cr.GradcheckError, match=r"input 0 \(shape \(2, 3\)\) at index \(\d, 2\)"):

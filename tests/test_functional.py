@@ -1,4 +1,6 @@
 """chainrule.functional against torch.nn.functional (forward and gradients) and finite differences."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +119,28 @@ def test_cross_entropy_bad_targets_are_named():
         F.cross_entropy(x, np.array([0, 7, 1]))
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(2,\)"):
         F.cross_entropy(x, np.array([0, 1]))
+    # (N, C, L) logits: a transposed (L, N) or flattened target has the right size but the wrong order.
+    seq = cr.randn(2, 4, 3)
+    for wrong in (np.zeros((3, 2), np.int64), np.zeros(6, np.int64), np.zeros((2, 2), np.int64)):
+        with pytest.raises(ValueError, match=r"\(2, 4, 3\) need targets of shape \(2, 3\), got "
+                           + re.escape(str(wrong.shape))):
+            F.cross_entropy(seq, wrong)
+        with pytest.raises((RuntimeError, ValueError)):  # PyTorch refuses them too
+            TF.cross_entropy(torch.tensor(seq.numpy()), torch.tensor(wrong))
+    with pytest.raises(ValueError, match=r"\(4,\) need targets of shape \(\)"):
+        F.cross_entropy(cr.randn(4), np.array([0, 1, 2]))
+
+
+def test_nll_loss_refuses_targets_torch_refuses():
+    log_probs = F.log_softmax(cr.randn(4, 3), axis=1)
+    with pytest.raises(ValueError, match=r"\(4, 3\) and \(2,\)"):  # fewer targets than rows
+        F.nll_loss(log_probs, np.array([0, 1]))
+    with pytest.raises(IndexError, match="target -1 is out of range for 3 classes"):  # not the last class
+        F.nll_loss(log_probs, np.array([0, 1, 2, -1]))
+    with pytest.raises(IndexError):
+        TF.nll_loss(torch.tensor(log_probs.numpy()), torch.tensor([0, 1, 2, -1]))
+    with pytest.raises(TypeError, match="integer"):
+        F.nll_loss(log_probs, np.array([0.0, 1.0, 2.0, 1.0]))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -200,6 +224,18 @@ def test_conv1d_shape_errors_name_shapes():
         F.conv1d(cr.randn(2, 3, 7), cr.randn(4, 2, 3))
     with pytest.raises(ValueError, match="shorter than the kernel size"):
         F.conv1d(cr.randn(1, 1, 2), cr.randn(1, 1, 5))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: F.conv1d(x, cr.randn(2, 3, 2), padding="SAME"), "'same' or 'valid', got 'SAME'"),
+    (lambda x: F.conv1d(x, cr.randn(2, 3, 2), stride=0), "stride must be an integer of at least 1, got 0"),
+    (lambda x: F.conv1d(x, cr.randn(2, 3, 2), padding=-1), "padding must be an integer of at least 0"),
+    (lambda x: F.max_pool1d(x, 2, stride=0), "max_pool1d: stride must be an integer of at least 1"),
+    (lambda x: F.avg_pool1d(x, 2, stride=1.5), "avg_pool1d: stride must be an integer"),
+], ids=["same-upper", "conv-stride0", "conv-pad-1", "max-stride0", "avg-stride-float"])
+def test_conv_and_pool_arguments_are_checked(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(cr.randn(1, 3, 6))
 
 
 # ---------------------------------------------------------------------- pools

@@ -66,8 +66,17 @@ def test_tensor_nodes_show_shape_and_norms_and_names():
     loss = (x @ w.T).sum()
     loss.backward(retain_graph=True)
     dot = graph.to_dot(loss, names={"W{1}": w})
-    assert "W\\\\{1\\\\} | shape (3, 4) | norm 3.464 | grad norm 13.86" in dot  # escaped braces; dL/dW = 4 everywhere
+    assert "W\\{1\\} | shape (3, 4) | norm 3.464 | grad norm 13.86" in dot  # escaped braces, once; dL/dW = 4
     assert "shape (2, 4) | norm 5.657 }" in dot  # x: no gradient, so no grad field
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["w{1}", "<s>", "a|b", 'say "hi"', "back\\slash"])
+def test_names_with_record_characters_render_as_written(tmp_path, name):
+    w = cr.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    svg = graph.draw((w * 2).sum(), tmp_path / "g.svg", names={name: w})
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", Path(svg).read_text())]
+    assert name in texts and "shape (3,)" in texts
 
 
 @needs_dot

@@ -246,7 +246,24 @@ def test_unsavable_objects_are_refused_with_their_location(tmp_path):
     loop.append(loop)
     with pytest.raises(ValueError, match="contains itself"):
         cr.save(loop, tmp_path / "f")
+    with pytest.raises(TypeError, match=r"obj\['m'\] is a masked array"):  # its mask would be dropped
+        cr.save({"m": np.ma.masked_array([1, 2], mask=[0, 1])}, tmp_path / "f")
     assert not (tmp_path / "f").exists()
+
+
+def test_an_entry_claiming_a_huge_shape_is_a_clear_error(tmp_path):
+    header = b'{"format": "chainrule", "version": 1, "root": {"array": "w"}}'
+    np.save(tmp_path / "h.npy", np.frombuffer(header, dtype=np.uint8))
+    # A .npy header for 2**50 float64 values (8 PiB) with no data behind it.
+    npy_header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1125899906842624,), }"
+    npy = b"\x93NUMPY\x01\x00" + len(npy_header.ljust(118) + "\n").to_bytes(2, "little") \
+        + (npy_header.ljust(118) + "\n").encode()
+    path = tmp_path / "c.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__chainrule__.npy", (tmp_path / "h.npy").read_bytes())
+        z.writestr("w.npy", npy)
+    with pytest.raises(ValueError, match=r"c\.npz"):
+        cr.load(path)
 
 
 def test_shared_objects_are_fine(tmp_path):

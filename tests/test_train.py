@@ -611,3 +611,91 @@ def test_ctrl_c_in_a_real_process_saves_and_resume_finishes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     assert done.stdout.split() == ["done", str(ckpt["epoch"] + 1), str((ckpt["epoch"] + 1) * 8)]
+
+
+def test_fit_early_stop_on_a_metric_that_never_had_a_usable_value(tmp_path):
+    model, opt, _, sampler, train_step, _, _ = make_fit_run()
+    lines = []
+    kwargs = {"epochs": 6, "run_dir": tmp_path / "r", "patience": 2, "show_progress": False,
+              "log": lines.append, "plot": False}
+    result = fit(model, opt, sampler, train_step, lambda: {"val_loss": float("nan")}, **kwargs)
+    assert result.stopped_early and result.best_epoch is None
+    assert "it never had a usable value" in lines[-1]
+    # And a resume of that run ends the same way instead of failing.
+    again = fit(model, opt, sampler, train_step, lambda: {"val_loss": float("nan")}, resume=True, **kwargs)
+    assert again.stopped_early and again.step == result.step
+
+
+def test_fit_checks_the_monitor_before_training(tmp_path):
+    model, opt, _, sampler, train_step, _, calls = make_fit_run()
+    with pytest.raises(ValueError, match="needs evaluate="):
+        fit(model, opt, sampler, train_step, epochs=1, show_progress=False, log=lambda text: None)
+    assert calls["steps"] == 0  # refused before the first step, not after an epoch
+    with pytest.raises(ValueError, match="sampler"):
+        fit(model, opt, sampler, train_step, epochs=1, monitor="train_loss", states={"sampler": sampler},
+            show_progress=False, log=lambda text: None)
+
+
+def test_fit_checkpoints_the_callers_extra_state(tmp_path):
+    """An EMA updated inside train_step, and a JSON state, are saved and restored with the run."""
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    def run(run_dir, resume=False, interrupt_at=None):
+        model, opt, _, sampler, train_step, evaluate, calls = make_fit_run(seed=7 if resume else 0)
+        ema, counter = optim.ExponentialMovingAverage(model.parameters(), 0.9), Counter()
+
+        def step(idx):
+            out = train_step(idx)
+            ema.update()
+            counter.n += 1
+            if calls["steps"] == interrupt_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return out
+
+        result = fit(model, opt, sampler, step, evaluate, epochs=3, run_dir=run_dir, resume=resume,
+                     states={"counter": counter}, array_states={"ema": ema}, show_progress=False,
+                     log=lambda text: None, plot=False)
+        with ema.average_parameters():
+            averaged = weights(model)
+        return result, averaged, counter.n
+
+    _, full_average, full_count = run(tmp_path / "full")
+    part, _, _ = run(tmp_path / "part", interrupt_at=7)
+    assert part.interrupted
+    _, resumed_average, resumed_count = run(tmp_path / "part", resume=True)
+    assert resumed_count == full_count == 15
+    assert_same_weights(full_average, resumed_average)
+
+
+@pytest.mark.parametrize("kind", [np.random.MT19937, np.random.Philox, np.random.SFC64])
+def test_checkpoint_saves_generators_of_every_bit_generator(tmp_path, kind):
+    model = make_model(0)
+    g = np.random.Generator(kind(11))
+    g.random(5)
+    save_checkpoint(tmp_path / "c.npz", model, rngs={"g": g})
+    expected = g.random(3)
+    h = np.random.Generator(kind(0))
+    restore(load_checkpoint(tmp_path / "c.npz"), model, rngs={"g": h})
+    np.testing.assert_array_equal(h.random(3), expected)
+
+
+def test_graceful_interrupt_leaves_an_ignored_signal_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a job started with `cmd &` by a script
+    try:
+        with GracefulInterrupt(message=False) as stop:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -64,6 +64,12 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     """
     logits = _t(logits)
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    # The shapes are checked here, before flattening: a transposed (d1, N) target has the right
+    # number of elements and would otherwise be read in the wrong order.
+    expected = () if logits.ndim == 1 else (logits.shape[0], *logits.shape[2:])
+    if logits.ndim == 0 or t.shape != expected and not (logits.ndim == 1 and t.shape == (1,)):
+        raise ValueError(f"cross_entropy: logits of shape {tuple(logits.shape)} need targets of shape {expected}, "
+                         f"got {t.shape}")
     if logits.ndim == 1:
         out = ops_nn.CrossEntropy.apply(logits.reshape(1, -1), targets=t.reshape(1),
                                         ignore_index=ignore_index, reduction=reduction)
@@ -79,6 +85,15 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
 def nll_loss(log_probs, targets, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,)."""
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    shape = tuple(log_probs.shape)
+    if len(shape) != 2 or t.shape != shape[:1]:
+        raise ValueError(f"nll_loss: log-probabilities of shape (N, C) need targets of shape (N,); got {shape} "
+                         f"and {t.shape}")
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"nll_loss: targets must be integer class indices, got {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= shape[1]):  # -1 would pick the last class, as NumPy indexes
+        bad = t[(t < 0) | (t >= shape[1])][0]
+        raise IndexError(f"nll_loss: target {bad} is out of range for {shape[1]} classes")
     picked = -log_probs[np.arange(len(t)), t]
     if reduction == "none":
         return picked
@@ -114,6 +129,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0):
     """
     x = _t(x)
     k = weight.shape[-1]
+    if isinstance(padding, str) and padding not in ("valid", "same"):
+        raise ValueError(f"conv1d: padding must be a number of columns, 'same' or 'valid', got {padding!r}")
     if padding == "valid":
         padding = 0
     elif padding == "same":

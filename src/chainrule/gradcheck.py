@@ -29,6 +29,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
 
     with enable_grad():
         out = fn(*args)
+    if out.dtype != np.float64:
+        # Finite differences of a float32 result are rounding noise, and the mismatch would be blamed on autodiff.
+        raise TypeError(f"gradcheck: fn must compute in float64 (the inputs are float64 copies), but its "
+                        f"output is {out.dtype}; remove the cast to a lower precision")
     v = np.random.default_rng(seed).standard_normal(out.shape)
     if out.requires_grad:  # otherwise the output does not depend on the inputs: gradient 0
         (out * Tensor(v)).sum().backward()

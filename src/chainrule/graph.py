@@ -142,16 +142,22 @@ def _value_fields(tensor, name):
 
 
 def _record(fields):
-    # Record labels give { } | < > and quotes special meanings; escape them in every field.
+    """A record label, quoted for DOT: its fields side by side.
+
+    Record labels give { } | < > special meanings, so each field escapes them
+    (and backslashes and quotes) once; the result is quoted as it stands,
+    because a second round of escaping (``_quote``) would show the backslashes.
+    """
     escaped = []
     for f in fields:
         for ch in '\\{}|<>"':
             f = f.replace(ch, "\\" + ch)
-        escaped.append(f)
-    return "{ " + " | ".join(escaped) + " }"
+        escaped.append(f.replace("\n", " "))
+    return '"{ ' + " | ".join(escaped) + ' }"'
 
 
 def _quote(text):
+    """A plain label quoted for DOT (record labels: ``_record``)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -248,7 +254,7 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
             else:
                 style = f'style="filled,dashed", fillcolor="{_CONST_FILL}"'
             label = _record(_value_fields(t, name_of(t)))
-            lines.append(f"  v{i} [shape=record, {style}, label={_quote(label)}];")
+            lines.append(f"  v{i} [shape=record, {style}, label={label}];")
         if t._ctx is None:
             continue
         if scope_of(t) is None:

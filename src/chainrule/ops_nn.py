@@ -265,6 +265,9 @@ class Embedding(Function):
 
 
 def _conv_out_len(name, length, kernel, stride, padding):
+    for what, value, least in (("kernel size", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name}: {what} must be an integer of at least {least}, got {value!r}")
     padded = length + 2 * padding
     if padded < kernel:
         raise ValueError(f"{name}: input length {length} (padded to {padded}) is shorter than the kernel size {kernel}")

@@ -55,6 +55,9 @@ def _encode(obj, arrays, active, where):
         return int(obj) if isinstance(obj, int) else float(obj)
     if isinstance(obj, Tensor):
         obj = obj.data
+    if isinstance(obj, np.ma.MaskedArray):
+        raise TypeError(f"save: {where} is a masked array; its mask would be lost, so save .data and "
+                        f".mask as two arrays")
     if isinstance(obj, (np.ndarray, np.generic)):
         arr = np.asarray(obj)
         if arr.dtype.hasobject or arr.dtype.kind == "V":
@@ -158,6 +161,9 @@ def load(path):
         raise ValueError(f"load: {path} is corrupted or not a chainrule file ({e})") from e
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, zipfile.LargeZipFile) as e:
         raise ValueError(f"load: {path} is truncated or corrupted ({type(e).__name__}: {e})") from e
+    except MemoryError:  # a crafted entry whose header claims a huge shape
+        raise ValueError(f"load: {path} has an array too large to allocate; the file is damaged or crafted") \
+            from None
     except RecursionError:  # a crafted structure record nested thousands deep
         raise ValueError(f"load: {path} has a structure record nested too deeply to be one of ours") from None
 

@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .. import rng
 
 FORMAT = "chainrule.checkpoint"
@@ -131,7 +133,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, ste
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "states": {name: obj.state_dict() for name, obj in (states or {}).items()},
         "rng": {"chainrule": rng.get_state(),
-                "generators": {name: g.bit_generator.state for name, g in (rngs or {}).items()}},
+                "generators": {name: _plain(g.bit_generator.state) for name, g in (rngs or {}).items()}},
         "extra": extra or {},
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -146,6 +148,18 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, ste
     if array_states:
         payload["array_states"] = {name: obj.state_dict() for name, obj in array_states.items()}
     save(payload, os.fspath(path))
+
+
+def _plain(state):
+    """A bit generator's state with its arrays as lists (MT19937, Philox and SFC64 hold some), for JSON.
+
+    The ``bit_generator.state`` setter takes the lists back as they are.
+    """
+    if isinstance(state, dict):
+        return {key: _plain(value) for key, value in state.items()}
+    if isinstance(state, np.ndarray):
+        return state.tolist()
+    return state.item() if isinstance(state, np.generic) else state
 
 
 def load_checkpoint(path):

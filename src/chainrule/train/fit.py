@@ -34,7 +34,8 @@ class FitResult:
 
 def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir=None, resume=False,
         monitor="val_loss", mode="min", patience=None, min_delta=0.0, scheduler=None, rngs=None,
-        on_epoch_end=None, config=None, unit="it", show_progress=None, log=None, plot=True):
+        states=None, array_states=None, on_epoch_end=None, config=None, unit="it", show_progress=None, log=None,
+        plot=True):
     """Train ``model`` for ``epochs`` epochs (in total, counting those of a resumed run).
 
     ``sampler`` yields one batch per step and is resumable: a
@@ -56,22 +57,35 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
     the same weights as an uninterrupted run. ``scheduler`` (anything with
     state_dict/load_state_dict) and the generators in ``rngs`` are saved and
     restored with it; step the scheduler in ``train_step`` or in
-    ``on_epoch_end(epoch, metrics)``, which is called after each epoch.
+    ``on_epoch_end(epoch, metrics)``, which is called after each epoch. State
+    that ``train_step`` keeps elsewhere is checkpointed too when named:
+    ``states`` (objects whose ``state_dict`` is JSON-friendly) and
+    ``array_states`` (whose ``state_dict`` holds arrays, such as an
+    ``optim.ExponentialMovingAverage``), each a dict of name -> object.
 
     Returns a FitResult; after an interrupt its ``exit_code`` is 130 (SIGINT)
     or 143 (SIGTERM) for the command line to return.
     """
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    if evaluate is None and monitor != "train_loss":
+        # Checked now rather than after the first epoch, whose training would be lost.
+        raise ValueError(f"fit: monitor={monitor!r} needs evaluate= to compute it (without evaluate, the "
+                         "only metric is monitor='train_loss')")
     run = RunDir(run_dir) if run_dir is not None else None
     history = History()
     stopper = EarlyStopping(patience=patience, mode=mode, min_delta=min_delta)
-    states = {"sampler": sampler, "early_stopping": stopper}
+    own = {"sampler": sampler, "early_stopping": stopper}
+    clash = sorted(set(own) & set(states or {}))
+    if clash:
+        raise ValueError(f"fit: states may not use the names {clash}, which fit keeps for itself")
+    states = {**own, **(states or {})}
     step, loss_sum, items = 0, 0.0, 0
 
     if run is not None:
         if resume:
             checkpoint = load_checkpoint(run.last)
-            restore(checkpoint, model, optimizer, scheduler, history=history, states=states, rngs=rngs)
+            restore(checkpoint, model, optimizer, scheduler, history=history, states=states, rngs=rngs,
+                    array_states=array_states)
             step = checkpoint["step"]
             # Sums of the epoch in progress when an interrupt saved mid-epoch.
             partial = checkpoint["extra"].get("fit_partial_epoch", {})
@@ -90,7 +104,7 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
     def checkpoint_now():
         extra = {"fit_partial_epoch": {"loss_sum": loss_sum, "items": items}}
         save_checkpoint(run.last, model, optimizer, scheduler, epoch=sampler.epoch, step=step, history=history,
-                        states=states, rngs=rngs, extra=extra)
+                        states=states, rngs=rngs, extra=extra, array_states=array_states)
 
     result = FitResult(history=history, epoch=sampler.epoch, step=step, run_dir=run)
     with GracefulInterrupt() as interrupt:
@@ -164,8 +178,9 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
         else:
             if stopper.should_stop:
                 result.stopped_early = True
-                log(f"early stopping: {monitor} has not improved for {stopper.num_bad_steps} epochs "
-                    f"(best {stopper.best:.4g} at epoch {stopper.best_step + 1})")
+                best = (f"best {stopper.best:.4g} at epoch {stopper.best_step + 1}" if stopper.best_step is not None
+                        else "it never had a usable value")
+                log(f"early stopping: {monitor} has not improved for {stopper.num_bad_steps} epochs ({best})")
 
     result.epoch, result.step = sampler.epoch, step
     result.metrics = {name: history.last(name) for name in history.metrics}

@@ -65,7 +65,12 @@ class GracefulInterrupt:
         self.signum = None
         if threading.current_thread() is threading.main_thread():
             for signum in self.signals:
-                self._previous[signum] = signal.getsignal(signum)
+                previous = signal.getsignal(signum)
+                if previous == signal.SIG_IGN:
+                    # Ignored on purpose (a job started with `cmd &` from a script ignores SIGINT):
+                    # the Ctrl-C meant for the parent must not stop this run either.
+                    continue
+                self._previous[signum] = previous
                 signal.signal(signum, self._handle)
         return self
 
