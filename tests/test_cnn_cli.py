@@ -136,10 +136,19 @@ def test_compare_table_and_json(tmp_path, capsys):
     (["cnn", "train", "--data", "mr"], "needs --out"),
     (["cnn", "train", "--out", "x"], "needs --data"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--mode", "static"], "needs pretrained embeddings"),
-    (["cnn", "train", "--data", "mr", "--out", "x", "--weight-decay", "-1"], "weight_decay must be >= 0"),
-    (["cnn", "train", "--data", "mr", "--out", "x", "--embed-weight-decay", "-1"], "embed_weight_decay must be >= 0"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--weight-decay", "-1"], "--weight-decay -1.0: must be >= 0"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--embed-weight-decay", "-1"],
+     "--embed-weight-decay -1.0: must be >= 0"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--pool", "kmax", "--pool-size", "2"],
      "k-max pooling takes no pool_size"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--dropout", "1"], "error: --dropout 1.0: must be in [0, 1)\n"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--features", "length,foo"],
+     "--features ('length', 'foo'): must be among length, shape"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--pool", "kmax", "--k", "0"], "--k 0: must be at least 1"),
+    (["cnn", "train", "--data", "mr", "--out", "x", "--embeddings", "nosuch.vec"],
+     "--embeddings nosuch.vec: no such file, and not a named set"),
+    (["cnn", "train", "--resume", "x", "--lr", "0.5"], "--lr cannot change"),
+    (["cnn", "train", "--resume", "x", "--epochs", "3", "--cv", "4"], "--epochs, --cv cannot change"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--cv", "1"], "--cv needs at least 2 folds"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none", "--modes", "rand", "--cv", "0"],
      "--cv needs at least 2 folds"),
@@ -150,6 +159,25 @@ def test_user_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "x" / "run.json").exists()  # refused before the folder was claimed
+
+
+def test_a_comparison_is_not_written_over(tmp_path, capsys):
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "rand").mkdir()
+    assert main(["cnn", "compare", "--data", "mr", "--embeddings", "none", "--modes", "rand", "--out",
+                 str(tmp_path / "cmp")]) == 2
+    assert "already holds a comparison; continue it with --resume" in capsys.readouterr().err
+
+
+def test_library_warnings_are_one_line_messages(tmp_path, capsys):
+    data = tmp_path / "all.tsv"
+    data.write_text(lines(90, 3), encoding="utf-8")
+    assert main(["cnn", "train", "--data", str(data), "--embeddings", "none", "--cv", "2", "--max-len", "4",
+                 "--out", str(tmp_path / "run"), *SMALL, "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "chainrule: warning: " in err and "were truncated" in err
+    assert "UserWarning" not in err and "warnings.warn" not in err
 
 
 def test_resume_without_a_run(tmp_path, capsys):

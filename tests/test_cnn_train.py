@@ -120,7 +120,7 @@ def test_weight_decay_shrinks_the_weights():
         model = result.classifier.model
         return sum(float(np.linalg.norm(p.data)) for name, p in model.named_parameters() if "conv" in name)
     assert conv_norm(0.1) < 0.8 * conv_norm(0.0)
-    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+    with pytest.raises(ValueError, match=r"weight_decay=-0.0001: must be >= 0"):
         fast(weight_decay=-1e-4)
 
 
@@ -165,7 +165,7 @@ def test_embed_weight_decay_spares_the_pretrained_vectors():
     assert shared_emb < 0.5 * free_emb
     assert kept_emb == pytest.approx(free_emb, rel=0.2)
     assert kept_conv < 0.8 * free_conv and shared_conv < 0.8 * free_conv
-    with pytest.raises(ValueError, match="embed_weight_decay must be >= 0"):
+    with pytest.raises(ValueError, match=r"^CNNConfig: embed_weight_decay=-1.0: must be >= 0"):
         fast(embed_weight_decay=-1.0)
 
 

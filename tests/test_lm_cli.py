@@ -90,6 +90,27 @@ def test_compare_scores_every_model_on_the_same_tokens(trained, capsys, tmp_path
     assert mixture["valid_ppl"] <= min(best["valid_ppl"], table["models"][2]["valid_ppl"]) + 1e-9
     assert len(table["samples"]) == 2
     assert "mixture" in text and "chosen on valid" in text
+    # The JSON's reductions are fractions below the best KN: positive is better (the table's change is negative).
+    for name, row in (("neural", table["models"][2]), ("mixture", mixture)):
+        assert table[f"{name}_reduction_vs_best_ngram"] == pytest.approx(1 - row["test_ppl"] / best["test_ppl"])
+
+
+def test_compare_refuses_an_existing_run_before_any_work(trained, capsys):
+    corpus, out = trained
+    code, text, err = run_cli(capsys, "lm", "compare", "--corpus", corpus, *TINY, "--out", out, "--no-progress")
+    assert code == 2 and "already holds a training run; choose another --out" in err
+    assert "Kneser-Ney" not in text  # refused before fitting anything
+
+
+def test_eval_of_a_run_stopped_before_validation_says_which_weights(trained, capsys, tmp_path):
+    import shutil
+    _, out = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "best.ckpt.npz").unlink()
+    code, text, err = run_cli(capsys, "lm", "eval", copy)
+    assert code == 0 and "perplexity" in text
+    assert "chainrule: warning: " in err and "using the latest weights, last.ckpt.npz" in err
 
 
 def test_ngram_prints_the_discount_fallbacks(trained, capsys):

@@ -161,6 +161,10 @@ def test_pretrained_embeddings_frozen(corpus, tmp_path):
     table = result.model.embedding.weight.data
     assert table.shape == (len(data.vocab), 6)  # the vectors set the embedding size
     np.testing.assert_array_equal(table[4:], vectors)  # frozen: unchanged by training
+    messages = []
+    from chainrule.lm.trainer import build_model
+    build_model(tiny_config(corpus, emb=99, pretrained=str(path)), data.vocab, log=messages.append)
+    assert any("the vectors' width, 6 (not emb=99)" in m for m in messages)  # said, not silently changed
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["emb"] == 6
 
 

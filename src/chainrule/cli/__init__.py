@@ -5,6 +5,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 # Subcommand modules, in the order ``chainrule --help`` lists them.
 COMMANDS = ["explain", "demo", "lm", "embeddings", "cnn"]
@@ -32,6 +33,10 @@ def _version():
     return f"chainrule {__version__}"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"chainrule: warning: {message}", file=file or sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +44,11 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        with warnings.catch_warnings():
+            # The library's warnings (sentences cut to max_len, a missing best checkpoint ...) are
+            # messages to the user here, not to a developer: one line each, without the source line.
+            warnings.showwarning = _show_warning
+            return args.func(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@
 """
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,11 +36,14 @@ def register(subparsers):
     _data_options(t, required=False)
     _model_options(t)
     t.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation (default: 10 when the data has "
-                                                       "no test split; else the fixed split)")
+                                                       "no test split, else the fixed split; with a test split, "
+                                                       "--cv cross-validates the training data and leaves the "
+                                                       "test split out)")
     t.add_argument("--out", metavar="DIR", help="run folder: checkpoints, curves, metrics and the model")
-    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR, with its settings")
+    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR, with its settings "
+                                                   "(no other option but --no-progress)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, defaults=lambda: vars(t.parse_args([])))
 
     e = sub.add_parser("eval", help="accuracy, macro-F1 and confusion matrix of a trained model on labelled data")
     e.add_argument("model", metavar="DIR", help="a folder written by 'cnn train'")
@@ -63,7 +67,10 @@ def register(subparsers):
     n.add_argument("--json", action="store_true", help="print the report as JSON")
     n.set_defaults(func=cmd_ngrams)
 
-    c = sub.add_parser("compare", help="the four embedding modes and a bag-of-n-grams baseline on the same folds")
+    c = sub.add_parser("compare", help="the four embedding modes and a bag-of-n-grams baseline on the same folds",
+                       description="Train the CNN in each mode (rand, static, non-static, multichannel) and a "
+                                   "bag-of-n-grams logistic regression on the same folds (or the data's own "
+                                   "train/test split), and print one table of mean accuracy and macro-F1.")
     _data_options(c, required=True)
     _model_options(c, compare=True)
     c.add_argument("--cv", type=int, default=10, metavar="K", help="folds (default 10; ignored when the data has "
@@ -125,7 +132,8 @@ def _model_options(p, compare=False):
                         "are (default 0.144, word2vec's scale, that of U[-0.25, 0.25])")
     g.add_argument("--filters", type=_int_list, default=list(d.filters), help="filter widths (default 3,4,5)")
     g.add_argument("--maps", type=int, default=d.maps, help="feature maps per filter width (default 100)")
-    g.add_argument("--activation", choices=("relu", "tanh"), default=d.activation)
+    g.add_argument("--activation", choices=("relu", "tanh"), default=d.activation,
+                   help="after each convolution (default relu)")
     g.add_argument("--stride", type=int, default=d.stride, help="convolution stride (default 1)")
     g.add_argument("--padding", type=_padding, default=d.padding,
                    help="zero words on each side of a sentence for the convolutions, or 'same' (default 0)")
@@ -144,7 +152,7 @@ def _model_options(p, compare=False):
     g.add_argument("--max-len", type=int, help="pad or cut sentences to this many words (default: the longest "
                                                "training sentence)")
     o = p.add_argument_group("training (Kim's defaults)")
-    o.add_argument("--optimizer", choices=("adadelta", "adam"), default=d.optimizer)
+    o.add_argument("--optimizer", choices=("adadelta", "adam"), default=d.optimizer, help="default adadelta")
     o.add_argument("--lr", type=float, help="learning rate (default 1.0 for Adadelta, 1e-3 for Adam)")
     o.add_argument("--rho", type=float, default=d.rho, help="Adadelta's rho (default 0.95)")
     o.add_argument("--eps", type=float, default=d.eps, help="Adadelta's eps (default 1e-6)")
@@ -159,7 +167,8 @@ def _model_options(p, compare=False):
     o.add_argument("--epochs", type=int, default=d.epochs, help="default 25")
     o.add_argument("--dev-fraction", type=float, default=d.dev_fraction,
                    help="training data held out as dev data when the data has no dev split (default 0.1)")
-    o.add_argument("--patience", type=int, help="stop after this many epochs without a better dev accuracy")
+    o.add_argument("--patience", type=int, help="stop after this many epochs without a better dev accuracy "
+                                                "(default: train every epoch)")
     o.add_argument("--seed", type=int, default=d.seed, help="random seed: weights, dropout, batches, folds")
 
 
@@ -169,6 +178,12 @@ def _config(args, mode=None):
     if embeddings is not None and embeddings.lower() == "none":
         embeddings = None
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    if embeddings is not None:
+        from ..datasets import NAMED_VECTORS
+        if embeddings not in NAMED_VECTORS and not Path(embeddings).exists():
+            # Checked here for every mode: rand would otherwise keep a wrong path in run.json unread.
+            raise CLIError(f"--embeddings {embeddings}: no such file, and not a named set (known: "
+                           f"{', '.join(NAMED_VECTORS)}; or 'none')")
     try:
         return CNNConfig(mode=mode or args.mode, embeddings=embeddings, embed_dim=args.embed_dim,
                          vector_std=args.vector_std or None,
@@ -183,7 +198,9 @@ def _config(args, mode=None):
                          epochs=args.epochs, dev_fraction=args.dev_fraction, patience=args.patience,
                          seed=args.seed)
     except ValueError as e:
-        message = str(e).replace("embeddings='glove-6b-50d'", "--embeddings glove-6b-50d")
+        # "CNNConfig: dropout=1.0: must be in [0, 1)" -> "--dropout 1.0: must be in [0, 1)"
+        message = str(e).removeprefix("CNNConfig: ")
+        message = re.sub(r"\b([a-z][a-z_]*)=", lambda m: "--" + m.group(1).replace("_", "-") + " ", message)
         raise CLIError(message) from None
 
 
@@ -207,6 +224,14 @@ def cmd_train(args):
     from ..cnn.config import CNNConfig
     from ..train.atomic import atomic_write_json, claim
     if args.resume:
+        defaults = args.defaults()
+        changed = [name for name, value in vars(args).items()
+                   if name not in ("resume", "no_progress", "func", "defaults", "command", "cnn_command")
+                   and name in defaults and value != defaults[name]]
+        if changed:
+            names = ", ".join("--" + name.replace("_", "-") for name in changed)
+            raise CLIError(f"--resume continues a run with the settings in its {RUN_FILE}; {names} cannot change "
+                           f"(start a new run with --out for other settings)")
         out = Path(args.resume)
         try:
             spec = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
@@ -241,7 +266,15 @@ def cmd_train(args):
             raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
         atomic_write_json(out / RUN_FILE, spec)
     show = False if args.no_progress else None
+    try:
+        return _train_and_report(args, data, config, cv, out, show)
+    except BaseException:
+        if not args.resume and sorted(p.name for p in out.iterdir()) == [RUN_FILE]:
+            (out / RUN_FILE).unlink()  # failed before anything was trained: the folder is free again
+        raise
 
+
+def _train_and_report(args, data, config, cv, out, show):
     if cv:
         from ..cnn.crossval import cross_validate
         from ..cnn.metrics import format_confusion
@@ -376,6 +409,8 @@ def cmd_compare(args):
         raise CLIError("--resume needs --out DIR, the folder of the comparison to continue")
     if args.cv < 2:
         raise CLIError(f"--cv needs at least 2 folds, got {args.cv}")
+    if args.out and not args.resume and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise CLIError(f"{args.out} already holds a comparison; continue it with --resume, or choose another --out")
     config = _config(args, mode="rand")
     if any(m != "rand" for m in modes) and not config.embeddings:
         raise CLIError("the static, non-static and multichannel modes need --embeddings (e.g. glove-6b-50d)")

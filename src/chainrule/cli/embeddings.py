@@ -19,7 +19,7 @@ def register(subparsers):
 
     p = sub.add_parser("neighbors", help="the nearest words by cosine similarity")
     p.add_argument("source", metavar="SOURCE", help=_SOURCE_HELP)
-    p.add_argument("words", metavar="WORD", nargs="+")
+    p.add_argument("words", metavar="WORD", nargs="+", help="words to find the neighbours of")
     p.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
     p.set_defaults(func=_neighbors)
 
@@ -29,7 +29,7 @@ def register(subparsers):
 
     p = sub.add_parser("export", help="write the vectors in word2vec text format")
     p.add_argument("source", metavar="SOURCE", help=_SOURCE_HELP)
-    p.add_argument("path", metavar="FILE")
+    p.add_argument("path", metavar="FILE", help="the word2vec text file to write")
     p.set_defaults(func=_export)
 
 

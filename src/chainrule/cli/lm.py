@@ -19,7 +19,7 @@ from . import CLIError
 # `--resume` tell which options were given.
 _MODEL_OPTIONS = [
     ("--order", "order", int, "n of the n-gram: the model sees n-1 previous words"),
-    ("--emb", "emb", int, "embedding size m"),
+    ("--emb", "emb", int, "embedding size m (with --pretrained, the vectors' width)"),
     ("--hidden", "hidden", int, "hidden units"),
     ("--dropout", "dropout", float, "dropout on the embeddings and the hidden layer"),
     ("--optimizer", "optimizer", str, "sgd, adam or adagrad"),
@@ -30,7 +30,8 @@ _MODEL_OPTIONS = [
                                     "exponential (decay every epoch) or none")),
     ("--lr-decay", "lr_decay", float, "the schedule's factor; 1 = constant rate"),
     ("--ema", "ema", float, ("validate and keep an exponential moving average of the weights with this decay "
-                            "(e.g. 0.9997); 0 = off")),
+                            "(e.g. 0.9997; it pays off on runs much longer than 1/(1-decay) steps); the best "
+                            "checkpoint then holds the average, the last the raw weights; 0 = off")),
     ("--epochs", "epochs", int, "maximum number of epochs"),
     ("--batch-size", "batch_size", int, "examples per step"),
     ("--seed", "seed", int, "random seed: initial weights, shuffling, dropout"),
@@ -69,8 +70,10 @@ def register(subparsers):
 
     p = sub.add_parser("eval", help="perplexity of a trained model on a split")
     p.add_argument("run", metavar="DIR", help="run directory of 'chainrule lm train'")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights (default best)")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="default test")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="which weights: best (on validation; averaged with --ema) or last (the latest raw "
+                        "weights) (default best)")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("generate", help="sample sentences from a trained model")
@@ -86,25 +89,27 @@ def register(subparsers):
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("ngram", help="fit an interpolated modified Kneser-Ney model and report its perplexity")
-    p.add_argument("--corpus", default="kjv", help=_CORPUS_HELP)
+    p.add_argument("--corpus", default="kjv", help=_CORPUS_HELP + " (default kjv)")
     p.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
     p.add_argument("--arpa", metavar="FILE", help="also write the model as an ARPA file (.gz compresses)")
-    p.add_argument("--min-count", type=int, default=1)
-    p.add_argument("--max-vocab", type=int, default=0)
-    p.add_argument("--lower", action="store_true")
+    p.add_argument("--min-count", type=int, default=1,
+                   help="words seen fewer times in training become <unk> (default 1)")
+    p.add_argument("--max-vocab", type=int, default=0,
+                   help="largest vocabulary, specials included; 0 = no limit (default 0)")
+    p.add_argument("--lower", action="store_true", help="lower-case the text")
     p.set_defaults(func=_ngram)
 
     p = sub.add_parser("compare", help="Kneser-Ney orders 2-5, the neural LM and their mixture in one table",
                        description="Fit Kneser-Ney at each order, train the neural LM and tune the mixture on one "
                                    "vocabulary; choose on validation and report validation and test perplexity "
                                    "with the number of tokens scored.")
-    p.add_argument("--corpus", default="kjv", help=_CORPUS_HELP)
+    p.add_argument("--corpus", default="kjv", help=_CORPUS_HELP + " (default kjv)")
     _add_model_options(p)
     p.add_argument("--orders", default="2,3,4,5", help="Kneser-Ney orders (default 2,3,4,5)")
     p.add_argument("--out", help="keep the neural LM's run directory here")
     p.add_argument("--json", metavar="FILE", help="write the table as JSON")
     p.add_argument("--samples", type=int, default=3, help="sentences to generate from the neural LM (default 3)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_compare)
 
 

@@ -54,29 +54,49 @@ class CNNConfig:
         self.features = tuple(self.features)
         if self.padding != "same":
             self.padding = int(self.padding)
-        checks = [(self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
-                  (self.pool in POOLS, f"pool must be one of {', '.join(POOLS)}"),
-                  (self.activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}"),
-                  (self.optimizer in ("adadelta", "adam"), "optimizer must be adadelta or adam"),
-                  (bool(self.filters) and min(self.filters) >= 1, "filter widths must be positive"),
-                  (self.maps >= 1 and self.batch_size >= 1 and self.epochs >= 1,
-                   "maps, batch_size and epochs must be positive"),
-                  (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+        from .data import FEATURES
+
+        def positive_or_none(value):
+            return value is None or value >= 1
+
+        # (ok, what is wrong, the settings it is about): an error names only those settings.
+        checks = [(self.mode in MODES, f"must be one of {', '.join(MODES)}", ["mode"]),
+                  (self.pool in POOLS, f"must be one of {', '.join(POOLS)}", ["pool"]),
+                  (self.activation in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}", ["activation"]),
+                  (self.optimizer in ("adadelta", "adam"), "must be adadelta or adam", ["optimizer"]),
+                  (bool(self.filters) and min(self.filters) >= 1, "must be positive widths", ["filters"]),
+                  (self.maps >= 1, "must be at least 1", ["maps"]),
+                  (self.batch_size >= 1, "must be at least 1", ["batch_size"]),
+                  (self.epochs >= 1, "must be at least 1", ["epochs"]),
+                  (self.stride >= 1, "must be at least 1", ["stride"]),
+                  (self.padding == "same" or self.padding >= 0, "must be 'same' or at least 0", ["padding"]),
+                  (positive_or_none(self.pool_size) and positive_or_none(self.pool_stride),
+                   "must be at least 1 (or None: the whole sentence)", ["pool_size", "pool_stride"]),
+                  (self.k >= 1, "must be at least 1", ["k"]),
+                  (0 <= self.dropout < 1, "must be in [0, 1)", ["dropout"]),
+                  (self.max_norm is None or self.max_norm > 0, "must be positive (or None: no bound)", ["max_norm"]),
+                  (all(f in FEATURES for f in self.features), f"must be among {', '.join(FEATURES)}", ["features"]),
+                  (self.min_count >= 1, "must be at least 1", ["min_count"]),
+                  (positive_or_none(self.max_len), "must be at least 1 (or None: the longest sentence)",
+                   ["max_len"]),
+                  (self.lr is None or self.lr > 0, "must be positive (or None: the optimiser's default)", ["lr"]),
+                  (0 < self.rho <= 1 and self.eps > 0, "rho must be in (0, 1] and eps positive", ["rho", "eps"]),
                   (self.pool != "kmax" or self.pool_size is None,
-                   "k-max pooling takes no pool_size (it keeps the k largest values of the sentence)"),
-                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                   "k-max pooling takes no pool_size (it keeps the k largest values of the sentence)",
+                   ["pool", "pool_size"]),
+                  (self.weight_decay >= 0, "must be >= 0", ["weight_decay"]),
                   (self.embed_weight_decay is None or self.embed_weight_decay >= 0,
-                   "embed_weight_decay must be >= 0 (or None: weight_decay)"),
-                  (0 <= self.dev_fraction < 1, "dev_fraction must be in [0, 1)")]
-        for ok, message in checks:
+                   "must be >= 0 (or None: weight_decay)", ["embed_weight_decay"]),
+                  (0 <= self.dev_fraction < 1, "must be in [0, 1)", ["dev_fraction"]),
+                  (positive_or_none(self.patience), "must be at least 1 (or None: no early stopping)",
+                   ["patience"])]
+        for ok, message, names in checks:
             if not ok:
-                raise ValueError(f"CNNConfig: {message} (got {self._show()})")
+                got = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+                raise ValueError(f"CNNConfig: {got}: {message}")
         if self.mode != "rand" and not self.embeddings:
             raise ValueError(f"CNNConfig: mode {self.mode!r} needs pretrained embeddings "
                              "(e.g. embeddings='glove-6b-50d'); only mode 'rand' trains without them")
-
-    def _show(self):
-        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "extra")
 
     @property
     def learning_rate(self):

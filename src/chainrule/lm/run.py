@@ -9,6 +9,7 @@
 ``load_run`` rebuilds the model from these files alone, for ``lm eval``,
 ``lm generate`` and the embedding tools.
 """
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def load_run(run_dir, which="best"):
     run = RunDir(run_dir)
     path = run.best if which == "best" else run.last
     if which == "best" and not path.is_file() and run.last.is_file():
-        path = run.last  # interrupted before the first validation: the latest weights are all there is
+        # Interrupted before the first validation: the latest weights are all there is.
+        warnings.warn(f"{run_dir} has no {run.best.name} (it was stopped before its first validation); "
+                      f"using the latest weights, {run.last.name}", stacklevel=2)
+        path = run.last
     checkpoint = load_checkpoint(path)
     vpath = vocab_path(run_dir)
     if not vpath.is_file():

@@ -129,6 +129,7 @@ def build_model(config, vocab, log=print):
         emb = pretrained.shape[1]
         if emb != config.emb:
             # The vectors decide the embedding size; config.json records the real one.
+            log(f"the embedding size is the vectors' width, {emb} (not emb={config.emb})")
             config.emb = emb
     return NeuralLM(len(vocab), config.context_size, emb_dim=emb, hidden=config.hidden, direct=config.direct,
                     dropout=config.dropout, pretrained=pretrained, freeze=config.freeze, tie=config.tie)
