@@ -64,7 +64,7 @@ def run(name, train, test, order, vocab=None, arpa=True):
     return t_fit, t_score
 
 
-def kjv(order):
+def kjv(order, arpa=True):
     try:
         from chainrule.datasets import load_corpus
         from chainrule.text.vocab import Vocab
@@ -74,22 +74,22 @@ def kjv(order):
         return
     train, test = corpus.tokenized("train", lower=True), corpus.tokenized("test", lower=True)
     vocab = Vocab.build(train, min_count=2)
-    run("kjv", train, test, order, vocab=vocab.itos)
+    run("kjv", train, test, order, vocab=vocab.itos, arpa=arpa)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=1_000_000)
-    parser.add_argument("--order", type=int, default=5)
-    parser.add_argument("--no-kjv", action="store_true")
-    parser.add_argument("--no-arpa", action="store_true")
+    parser.add_argument("--tokens", type=int, default=1_000_000, help="synthetic corpus size (default 1M)")
+    parser.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    parser.add_argument("--no-kjv", action="store_true", help="skip the kjv corpus")
+    parser.add_argument("--no-arpa", action="store_true", help="skip writing and reading the ARPA files")
     args = parser.parse_args(argv)
     corpus = synthetic(args.tokens)
     t_fit, t_score = run(f"synthetic {args.tokens} tokens", corpus, corpus, args.order, arpa=not args.no_arpa)
     verdict = "meets" if t_fit + t_score < 20 else "MISSES"
     print(f"  {verdict} the 20 s target for fit + scoring (scoring the training corpus itself)")
     if not args.no_kjv:
-        kjv(args.order)
+        kjv(args.order, arpa=not args.no_arpa)
     return 0
 
 

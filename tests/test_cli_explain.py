@@ -73,6 +73,12 @@ def test_unwritable_graph_path(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_graph_file_name_must_match_its_option(tmp_path, capsys):
+    assert main(LECTURE + ["--svg", str(tmp_path / "g.png")]) == 2
+    assert "--svg needs a file name ending in .svg" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_smoke(tmp_path, capsys):
     pytest.importorskip("sklearn")
     # The lm and cnn steps train on real corpora for minutes; they are exercised by their own tests.

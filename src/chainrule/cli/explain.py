@@ -3,6 +3,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 from . import CLIError
 
@@ -29,6 +30,7 @@ def register(subparsers):
 def run(args):
     from ..explain import ExplainError, explain, parse_assignments
 
+    _check_suffixes(args)
     try:
         explanation = explain(args.expression, parse_assignments(args.values))
     except ExplainError as e:
@@ -43,6 +45,13 @@ def run(args):
         if path:
             _draw(explanation, path)
     return 0
+
+
+def _check_suffixes(args):
+    # The file name decides the format when drawing, so --svg x.png would quietly write a PNG.
+    for option, path in (("dot", args.dot), ("svg", args.svg), ("png", args.png)):
+        if path and Path(path).suffix.lower() != f".{option}":
+            raise CLIError(f"--{option} needs a file name ending in .{option}, got {path}")
 
 
 def _draw(explanation, path):
