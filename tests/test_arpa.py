@@ -113,10 +113,17 @@ def test_write_is_atomic(tmp_path):
 @pytest.mark.parametrize("word", ["New York", "", "tab\there"])
 def test_words_arpa_cannot_hold_are_refused_before_writing(tmp_path, word):
     lm = fit_quietly(2, [[word, "is", "big"], ["is"]])
-    with pytest.raises(ValueError, match="free of whitespace") as info:
+    with pytest.raises(ValueError, match="free of ASCII whitespace") as info:
         lm.to_arpa(tmp_path / "m.arpa")
     assert f"has the word {word!r}" in str(info.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_words_with_other_unicode_spaces_round_trip(tmp_path):
+    lm = fit_quietly(2, [["10\u00a0000", "is", "big"], ["is"]])  # a no-break space: the reader does not split on it
+    lm.to_arpa(tmp_path / "m.arpa")
+    back = BackoffLM.from_arpa(tmp_path / "m.arpa")
+    assert back.score([["10\u00a0000", "is"]]).total_nll == pytest.approx(lm.score([["10\u00a0000", "is"]]).total_nll)
 
 
 # ------------------------------------------------------------ standard backoff

@@ -77,6 +77,8 @@ def test_a_graph_file_name_must_match_its_option(tmp_path, capsys):
     assert main(LECTURE + ["--svg", str(tmp_path / "g.png")]) == 2
     assert "--svg needs a file name ending in .svg" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    assert main(LECTURE + ["--dot", str(tmp_path / "g.gv")]) == 0  # Graphviz's other suffix
+    assert (tmp_path / "g.gv").read_text().startswith("digraph")
 
 
 def test_demo_smoke(tmp_path, capsys):

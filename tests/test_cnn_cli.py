@@ -149,6 +149,9 @@ def test_compare_table_and_json(tmp_path, capsys):
      "--embeddings nosuch.vec: no such file, and not a named set"),
     (["cnn", "train", "--resume", "x", "--lr", "0.5"], "--lr cannot change"),
     (["cnn", "train", "--resume", "x", "--epochs", "3", "--cv", "4"], "--epochs, --cv cannot change"),
+    # Typed options are refused even when they repeat a default (they would be ignored).
+    (["cnn", "train", "--resume", "x", "--epochs", "25", "--mode", "rand", "--cased"],
+     "--epochs, --cased, --mode cannot change"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--cv", "1"], "--cv needs at least 2 folds"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none", "--modes", "rand", "--cv", "0"],
      "--cv needs at least 2 folds"),
@@ -160,6 +163,24 @@ def test_user_errors(argv, message, capsys, tmp_path, monkeypatch):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x" / "run.json").exists()  # refused before the folder was claimed
+
+
+def test_a_run_failing_in_its_first_epoch_frees_its_folder(tmp_path, capsys, monkeypatch):
+    from chainrule.cnn import trainer
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("the training loss became nan at epoch 1, step 1; lower the learning rate")
+
+    data = tmp_path / "all.tsv"
+    data.write_text(lines(90, 3), encoding="utf-8")
+    argv = ["cnn", "train", "--data", str(data), "--embeddings", "none", "--cv", "2", "--out", str(tmp_path / "run"),
+            *SMALL, "--epochs", "1"]
+    monkeypatch.setattr(trainer, "fit", diverge)
+    assert main(argv) == 2
+    assert "lower the learning rate" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "run.json").exists()
+    monkeypatch.undo()
+    assert main(argv) == 0  # the same folder takes the next try
 
 
 def test_a_comparison_is_not_written_over(tmp_path, capsys):
@@ -183,6 +204,20 @@ def test_library_warnings_are_one_line_messages(tmp_path, capsys):
 def test_resume_without_a_run(tmp_path, capsys):
     assert main(["cnn", "train", "--resume", str(tmp_path)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_config_from_options_defaults_and_zero_meaning_none():
+    from chainrule.cli import build_parser
+    from chainrule.cli.cnn import _config
+    from chainrule.cnn.config import CNNConfig
+
+    parse = build_parser().parse_args
+    assert _config(parse(["cnn", "train", "--data", "x", "--out", "y"])) == CNNConfig()
+    assert _config(parse(["cnn", "compare", "--data", "x"]), mode="rand") == CNNConfig(embeddings="glove-6b-50d")
+    config = _config(parse(["cnn", "train", "--data", "x", "--out", "y", "--max-norm", "0", "--vector-std", "0",
+                            "--patience", "0", "--embeddings", "GloVe-6B-50d", "--mode", "static"]))
+    assert config.max_norm is None and config.vector_std is None and config.patience == 0
+    assert config.embeddings == "GloVe-6B-50d"  # named sets are found whatever the case, as load_vectors does
 
 
 def test_optimiser_options_reach_the_config():

@@ -129,6 +129,8 @@ def test_cross_entropy_bad_targets_are_named():
             TF.cross_entropy(torch.tensor(seq.numpy()), torch.tensor(wrong))
     with pytest.raises(ValueError, match=r"\(4,\) need targets of shape \(\)"):
         F.cross_entropy(cr.randn(4), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="class axis"):
+        F.cross_entropy(cr.tensor(np.float32(1.0)), 0)
 
 
 def test_nll_loss_refuses_targets_torch_refuses():

@@ -98,7 +98,7 @@ def test_compare_scores_every_model_on_the_same_tokens(trained, capsys, tmp_path
 def test_compare_refuses_an_existing_run_before_any_work(trained, capsys):
     corpus, out = trained
     code, text, err = run_cli(capsys, "lm", "compare", "--corpus", corpus, *TINY, "--out", out, "--no-progress")
-    assert code == 2 and "already holds a training run; choose another --out" in err
+    assert code == 2 and "already holds a training run with other settings" in err
     assert "Kneser-Ney" not in text  # refused before fitting anything
 
 
@@ -137,10 +137,15 @@ def test_compare_interrupted_stops_without_a_table(trained, capsys, tmp_path, mo
     assert "mixture" not in text and "interrupted while the neural LM trained" in err
     assert "--resume" not in text + err  # its folder was temporary
     out = tmp_path / "kept"
-    code, text, err = run_cli(capsys, "lm", "compare", "--corpus", corpus, *TINY, "--epochs", "2", "--orders", "2",
-                              "--no-progress", "--out", out)
-    assert code == 128 + signal.SIGTERM and f"chainrule lm train --resume {out}" in err
+    argv = ["lm", "compare", "--corpus", corpus, *TINY, "--epochs", "2", "--orders", "2", "--no-progress", "--out", out]
+    code, text, err = run_cli(capsys, *argv)
+    assert code == 128 + signal.SIGTERM and f"its run is kept in {out}, and the same command continues it" in err
     assert (out / "last.ckpt.npz").is_file()
+    # The same command continues the run (uninterrupted now) and prints the comparison.
+    monkeypatch.setattr(compare, "train_lm", real_train)
+    code, text, err = run_cli(capsys, *argv)
+    assert code == 0 and f"continuing the neural LM's run in {out}" in text and "mixture" in text
+    assert len(json.loads((out / "history.json").read_text())["val_ppl"]) == 2
 
 
 def test_embeddings_commands(trained, capsys, tmp_path, monkeypatch):

@@ -208,6 +208,7 @@ def test_a_negative_clip_is_refused(corpus, tmp_path):
     with pytest.raises(ValueError, match="clip is a maximum gradient norm"):
         train_lm(tiny_config(corpus, clip=-1.0), tmp_path / "run", verbose=False)
     assert not (tmp_path / "run" / "config.json").exists()
+    tiny_config(corpus, clip=None).check()  # None means off, as 0 does
 
 
 def test_resuming_with_more_epochs_is_saved_for_the_next_resume(corpus, tmp_path):

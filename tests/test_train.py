@@ -631,6 +631,8 @@ def test_fit_checks_the_monitor_before_training(tmp_path):
     with pytest.raises(ValueError, match="needs evaluate="):
         fit(model, opt, sampler, train_step, epochs=1, show_progress=False, log=lambda text: None)
     assert calls["steps"] == 0  # refused before the first step, not after an epoch
+    result = fit(model, opt, sampler, train_step, epochs=1, monitor="lr", show_progress=False, log=lambda text: None)
+    assert result.best == 0.02  # a metric fit itself records needs no evaluate
     with pytest.raises(ValueError, match="sampler"):
         fit(model, opt, sampler, train_step, epochs=1, monitor="train_loss", states={"sampler": sampler},
             show_progress=False, log=lambda text: None)

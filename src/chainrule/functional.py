@@ -66,8 +66,11 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     # The shapes are checked here, before flattening: a transposed (d1, N) target has the right
     # number of elements and would otherwise be read in the wrong order.
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits must have a class axis, shape (C,), (N, C) or (N, C, d1, ...); "
+                         "got a 0-d tensor")
     expected = () if logits.ndim == 1 else (logits.shape[0], *logits.shape[2:])
-    if logits.ndim == 0 or t.shape != expected and not (logits.ndim == 1 and t.shape == (1,)):
+    if t.shape != expected and not (logits.ndim == 1 and t.shape == (1,)):
         raise ValueError(f"cross_entropy: logits of shape {tuple(logits.shape)} need targets of shape {expected}, "
                          f"got {t.shape}")
     if logits.ndim == 1:

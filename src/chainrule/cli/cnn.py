@@ -43,7 +43,7 @@ def register(subparsers):
     t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR, with its settings "
                                                    "(no other option but --no-progress)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
-    t.set_defaults(func=cmd_train, defaults=lambda: vars(t.parse_args([])))
+    t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="accuracy, macro-F1 and confusion matrix of a trained model on labelled data")
     e.add_argument("model", metavar="DIR", help="a folder written by 'cnn train'")
@@ -116,60 +116,73 @@ def _padding(text):
 
 
 def _model_options(p, compare=False):
-    from ..cnn.config import CNNConfig
-    d = CNNConfig()
+    # Defaults are None (CNNConfig's apply, see _config); the help texts state them.
     g = p.add_argument_group("model (Kim's defaults)")
     g.add_argument("--embeddings", default="glove-6b-50d" if compare else None,
                    help="pretrained vectors: glove-6b-50d, a word2vec/GloVe file, or none"
                         + (" (default glove-6b-50d)" if compare else " (needed by every mode but rand)"))
     if not compare:
-        g.add_argument("--mode", default=d.mode, choices=("rand", "static", "non-static", "multichannel"),
+        g.add_argument("--mode", default=None, choices=("rand", "static", "non-static", "multichannel"),
                        help="embeddings: random and trained, pretrained frozen, pretrained fine-tuned, or both "
                             "(default rand)")
     g.add_argument("--embed-dim", type=int, help="embedding width (default: the vectors' width, or 300 for rand)")
-    g.add_argument("--vector-std", type=float, default=d.vector_std,
+    g.add_argument("--vector-std", type=float, default=None,
                    help="rescale pretrained vectors to this element standard deviation, 0 to keep them as they "
                         "are (default 0.144, word2vec's scale, that of U[-0.25, 0.25])")
-    g.add_argument("--filters", type=_int_list, default=list(d.filters), help="filter widths (default 3,4,5)")
-    g.add_argument("--maps", type=int, default=d.maps, help="feature maps per filter width (default 100)")
-    g.add_argument("--activation", choices=("relu", "tanh"), default=d.activation,
+    g.add_argument("--filters", type=_int_list, default=None, help="filter widths (default 3,4,5)")
+    g.add_argument("--maps", type=int, default=None, help="feature maps per filter width (default 100)")
+    g.add_argument("--activation", choices=("relu", "tanh"), default=None,
                    help="after each convolution (default relu)")
-    g.add_argument("--stride", type=int, default=d.stride, help="convolution stride (default 1)")
-    g.add_argument("--padding", type=_padding, default=d.padding,
+    g.add_argument("--stride", type=int, default=None, help="convolution stride (default 1)")
+    g.add_argument("--padding", type=_padding, default=None,
                    help="zero words on each side of a sentence for the convolutions, or 'same' (default 0)")
-    g.add_argument("--pool", choices=("max", "avg", "kmax"), default=d.pool, help="pooling over time (default max)")
+    g.add_argument("--pool", choices=("max", "avg", "kmax"), default=None, help="pooling over time (default max)")
     g.add_argument("--pool-size", type=int, help="pool windows of this many positions (default: whole sentence)")
     g.add_argument("--pool-stride", type=int, help="step between pooling windows (default: --pool-size)")
-    g.add_argument("--k", type=int, default=d.k, help="values kept per map by --pool kmax (default 1)")
-    g.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the output layer (default 0.5)")
-    g.add_argument("--max-norm", type=float, default=d.max_norm,
+    g.add_argument("--k", type=int, default=None, help="values kept per map by --pool kmax (default 1)")
+    g.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default 0.5)")
+    g.add_argument("--max-norm", type=float, default=None,
                    help="L2 bound on each class's output weights, 0 for none (default 3)")
-    g.add_argument("--features", default="", help="extra token features: length,shape (default none)")
+    g.add_argument("--features", default=None, help="extra token features: length,shape (default none)")
     g.add_argument("--cased", action="store_true", help="keep case when looking words up (default: lower-case)")
     g.add_argument("--keep-clitics", action="store_true",
                    help="keep n't, 's, 're ... attached to their words (default: split, as GloVe and Kim)")
-    g.add_argument("--min-count", type=int, default=d.min_count, help="drop rarer training words (default 1)")
+    g.add_argument("--min-count", type=int, default=None, help="drop rarer training words (default 1)")
     g.add_argument("--max-len", type=int, help="pad or cut sentences to this many words (default: the longest "
                                                "training sentence)")
     o = p.add_argument_group("training (Kim's defaults)")
-    o.add_argument("--optimizer", choices=("adadelta", "adam"), default=d.optimizer, help="default adadelta")
+    o.add_argument("--optimizer", choices=("adadelta", "adam"), default=None, help="default adadelta")
     o.add_argument("--lr", type=float, help="learning rate (default 1.0 for Adadelta, 1e-3 for Adam)")
-    o.add_argument("--rho", type=float, default=d.rho, help="Adadelta's rho (default 0.95)")
-    o.add_argument("--eps", type=float, default=d.eps, help="Adadelta's eps (default 1e-6)")
-    o.add_argument("--weight-decay", type=float, default=d.weight_decay,
+    o.add_argument("--rho", type=float, default=None, help="Adadelta's rho (default 0.95)")
+    o.add_argument("--eps", type=float, default=None, help="Adadelta's eps (default 1e-6)")
+    o.add_argument("--weight-decay", type=float, default=None,
                    help="L2 penalty: adds this times each weight to its gradient (default 0, as Kim)")
     o.add_argument("--embed-weight-decay", type=float,
                    help="the fine-tuned embedding's own L2 penalty (default: --weight-decay); 0 keeps "
                         "pretrained vectors of rare words from shrinking to zero")
-    o.add_argument("--batch-size", type=int, default=d.batch_size, help="default 50")
+    o.add_argument("--batch-size", type=int, default=None, help="default 50")
     o.add_argument("--no-bucket", action="store_true",
                    help="batches of random sentences (Kim) rather than of similar lengths (faster, the default)")
-    o.add_argument("--epochs", type=int, default=d.epochs, help="default 25")
-    o.add_argument("--dev-fraction", type=float, default=d.dev_fraction,
+    o.add_argument("--epochs", type=int, default=None, help="default 25")
+    o.add_argument("--dev-fraction", type=float, default=None,
                    help="training data held out as dev data when the data has no dev split (default 0.1)")
     o.add_argument("--patience", type=int, help="stop after this many epochs without a better dev accuracy "
                                                 "(default: train every epoch)")
-    o.add_argument("--seed", type=int, default=d.seed, help="random seed: weights, dropout, batches, folds")
+    o.add_argument("--seed", type=int, default=None, help="random seed: weights, dropout, batches, folds")
+
+
+# Options that map one to one onto a CNNConfig setting of the same name. Their parser default is
+# None ("not given"), so that CNNConfig's own defaults apply and `--resume` can tell what was typed.
+_SAME_NAMED = ("embed_dim", "padding", "pool_size", "pool_stride", "k", "dropout", "maps", "activation", "stride",
+               "pool", "min_count", "max_len", "optimizer", "lr", "rho", "eps", "weight_decay",
+               "embed_weight_decay", "batch_size", "epochs", "dev_fraction", "patience", "seed")
+_FLAGS = ("cased", "keep_clitics", "no_bucket")
+
+
+def _given_model_options(args):
+    """The model and training options typed on the command line (those not left at None or False)."""
+    names = _SAME_NAMED + _FLAGS + ("embeddings", "mode", "vector_std", "filters", "max_norm", "features")
+    return [name for name in names if getattr(args, name, None) not in (None, False)]
 
 
 def _config(args, mode=None):
@@ -177,26 +190,26 @@ def _config(args, mode=None):
     embeddings = args.embeddings
     if embeddings is not None and embeddings.lower() == "none":
         embeddings = None
-    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     if embeddings is not None:
         from ..datasets import NAMED_VECTORS
-        if embeddings not in NAMED_VECTORS and not Path(embeddings).exists():
+        if embeddings.lower() not in NAMED_VECTORS and not Path(embeddings).exists():
             # Checked here for every mode: rand would otherwise keep a wrong path in run.json unread.
             raise CLIError(f"--embeddings {embeddings}: no such file, and not a named set (known: "
                            f"{', '.join(NAMED_VECTORS)}; or 'none')")
+    settings = {name: getattr(args, name) for name in _SAME_NAMED if getattr(args, name) is not None}
+    settings.update(mode=mode or args.mode or CNNConfig.mode, embeddings=embeddings, lower=not args.cased,
+                    clitics=not args.keep_clitics, bucket=not args.no_bucket)
+    if args.filters is not None:
+        settings["filters"] = tuple(args.filters)
+    if args.features is not None:
+        settings["features"] = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    # On the command line 0 means "none" for these two; in CNNConfig that is None.
+    if args.vector_std is not None:
+        settings["vector_std"] = args.vector_std or None
+    if args.max_norm is not None:
+        settings["max_norm"] = args.max_norm or None
     try:
-        return CNNConfig(mode=mode or args.mode, embeddings=embeddings, embed_dim=args.embed_dim,
-                         vector_std=args.vector_std or None,
-                         filters=tuple(args.filters), maps=args.maps, activation=args.activation, stride=args.stride,
-                         padding=args.padding, pool=args.pool, pool_size=args.pool_size,
-                         pool_stride=args.pool_stride, k=args.k, dropout=args.dropout,
-                         max_norm=args.max_norm or None, features=features, lower=not args.cased, clitics=not args.keep_clitics,
-                         min_count=args.min_count, max_len=args.max_len, optimizer=args.optimizer, lr=args.lr,
-                         rho=args.rho, eps=args.eps, weight_decay=args.weight_decay,
-                         embed_weight_decay=args.embed_weight_decay, batch_size=args.batch_size,
-                         bucket=not args.no_bucket,
-                         epochs=args.epochs, dev_fraction=args.dev_fraction, patience=args.patience,
-                         seed=args.seed)
+        return CNNConfig(**settings)
     except ValueError as e:
         # "CNNConfig: dropout=1.0: must be in [0, 1)" -> "--dropout 1.0: must be in [0, 1)"
         message = str(e).removeprefix("CNNConfig: ")
@@ -224,10 +237,8 @@ def cmd_train(args):
     from ..cnn.config import CNNConfig
     from ..train.atomic import atomic_write_json, claim
     if args.resume:
-        defaults = args.defaults()
-        changed = [name for name, value in vars(args).items()
-                   if name not in ("resume", "no_progress", "func", "defaults", "command", "cnn_command")
-                   and name in defaults and value != defaults[name]]
+        changed = _given_model_options(args) + [name for name in ("data", "label_column", "text_column", "format",
+                                                                  "cv", "out") if getattr(args, name) is not None]
         if changed:
             names = ", ".join("--" + name.replace("_", "-") for name in changed)
             raise CLIError(f"--resume continues a run with the settings in its {RUN_FILE}; {names} cannot change "
@@ -269,9 +280,14 @@ def cmd_train(args):
     try:
         return _train_and_report(args, data, config, cv, out, show)
     except BaseException:
-        if not args.resume and sorted(p.name for p in out.iterdir()) == [RUN_FILE]:
-            (out / RUN_FILE).unlink()  # failed before anything was trained: the folder is free again
+        if not args.resume and not _has_progress(out):
+            (out / RUN_FILE).unlink()  # failed before anything was saved to resume: the folder is free again
         raise
+
+
+def _has_progress(out):
+    """Whether a run folder holds anything `--resume` would continue from: a checkpoint or a finished fold."""
+    return any(out.rglob("*.ckpt.npz")) or any(out.rglob("result.json"))
 
 
 def _train_and_report(args, data, config, cv, out, show):

@@ -22,7 +22,8 @@ def register(subparsers):
     p.add_argument("--json", action="store_true", help="print the value, gradients and nodes as JSON")
     p.add_argument("--svg", metavar="FILE", help="draw the graph with its values and gradients to an SVG file")
     p.add_argument("--png", metavar="FILE", help="draw the graph to a PNG file")
-    p.add_argument("--dot", metavar="FILE", help="write the graph's Graphviz source")
+    p.add_argument("--pdf", metavar="FILE", help="the same drawing as a PDF file")
+    p.add_argument("--dot", metavar="FILE", help="write the graph's Graphviz source (.dot or .gv)")
     p.add_argument("--ascii", action="store_true", help="plain ASCII: d and * for the partial-derivative and product signs")
     p.set_defaults(func=run)
 
@@ -41,7 +42,7 @@ def run(args):
     else:
         print(explanation.text(ascii=args.ascii or not _can_print("∂·")), end="")
 
-    for path in (args.dot, args.svg, args.png):
+    for path in (args.dot, args.svg, args.png, args.pdf):
         if path:
             _draw(explanation, path)
     return 0
@@ -49,9 +50,10 @@ def run(args):
 
 def _check_suffixes(args):
     # The file name decides the format when drawing, so --svg x.png would quietly write a PNG.
-    for option, path in (("dot", args.dot), ("svg", args.svg), ("png", args.png)):
-        if path and Path(path).suffix.lower() != f".{option}":
-            raise CLIError(f"--{option} needs a file name ending in .{option}, got {path}")
+    for option, path, suffixes in (("dot", args.dot, (".dot", ".gv")), ("svg", args.svg, (".svg",)),
+                                   ("png", args.png, (".png",)), ("pdf", args.pdf, (".pdf",))):
+        if path and Path(path).suffix.lower() not in suffixes:
+            raise CLIError(f"--{option} needs a file name ending in {' or '.join(suffixes)}, got {path}")
 
 
 def _draw(explanation, path):

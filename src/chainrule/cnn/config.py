@@ -70,26 +70,25 @@ class CNNConfig:
                   (self.epochs >= 1, "must be at least 1", ["epochs"]),
                   (self.stride >= 1, "must be at least 1", ["stride"]),
                   (self.padding == "same" or self.padding >= 0, "must be 'same' or at least 0", ["padding"]),
-                  (positive_or_none(self.pool_size) and positive_or_none(self.pool_stride),
-                   "must be at least 1 (or None: the whole sentence)", ["pool_size", "pool_stride"]),
+                  (positive_or_none(self.pool_size), "must be at least 1", ["pool_size"]),
+                  (positive_or_none(self.pool_stride), "must be at least 1", ["pool_stride"]),
                   (self.k >= 1, "must be at least 1", ["k"]),
                   (0 <= self.dropout < 1, "must be in [0, 1)", ["dropout"]),
-                  (self.max_norm is None or self.max_norm > 0, "must be positive (or None: no bound)", ["max_norm"]),
+                  (self.max_norm is None or self.max_norm > 0, "must be positive", ["max_norm"]),
                   (all(f in FEATURES for f in self.features), f"must be among {', '.join(FEATURES)}", ["features"]),
-                  (self.min_count >= 1, "must be at least 1", ["min_count"]),
-                  (positive_or_none(self.max_len), "must be at least 1 (or None: the longest sentence)",
-                   ["max_len"]),
-                  (self.lr is None or self.lr > 0, "must be positive (or None: the optimiser's default)", ["lr"]),
+                  (self.min_count >= 0, "must be at least 0", ["min_count"]),
+                  (positive_or_none(self.max_len), "must be at least 1", ["max_len"]),
+                  (self.lr is None or self.lr > 0, "must be positive", ["lr"]),
                   (0 < self.rho <= 1 and self.eps > 0, "rho must be in (0, 1] and eps positive", ["rho", "eps"]),
                   (self.pool != "kmax" or self.pool_size is None,
                    "k-max pooling takes no pool_size (it keeps the k largest values of the sentence)",
                    ["pool", "pool_size"]),
                   (self.weight_decay >= 0, "must be >= 0", ["weight_decay"]),
                   (self.embed_weight_decay is None or self.embed_weight_decay >= 0,
-                   "must be >= 0 (or None: weight_decay)", ["embed_weight_decay"]),
+                   "must be >= 0", ["embed_weight_decay"]),
                   (0 <= self.dev_fraction < 1, "must be in [0, 1)", ["dev_fraction"]),
-                  (positive_or_none(self.patience), "must be at least 1 (or None: no early stopping)",
-                   ["patience"])]
+                  # 0 stops at the first epoch without a better dev accuracy (as EarlyStopping allows).
+                  (self.patience is None or self.patience >= 0, "must be at least 0", ["patience"])]
         for ok, message, names in checks:
             if not ok:
                 got = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)

@@ -17,13 +17,15 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from ..models.mixture import Mixture
 from ..models.ngram import DiscountWarning, KneserNeyLM
 from ..models.perplexity import Score
 from ..train.checkpoint import RunDir
 from .data import prepare_data
-from .trainer import LMConfig, train_lm
+from .run import read_config
+from .trainer import LMConfig, resume_lm, train_lm
 
 SPLITS = ("valid", "test")
 
@@ -48,8 +50,7 @@ class CompareInterrupted(Exception):
 
     def __init__(self, exit_code, run_dir=None):
         self.exit_code, self.run_dir = exit_code, run_dir
-        where = (f"; the neural LM's run is in {run_dir} (continue it with: chainrule lm train --resume {run_dir})"
-                 if run_dir else "")
+        where = (f"; its run is kept in {run_dir}, and the same command continues it" if run_dir else "")
         super().__init__(f"interrupted while the neural LM trained, so there is no comparison{where}")
 
 
@@ -123,6 +124,27 @@ def fit_ngrams(data, orders=(2, 3, 4, 5), log=print, note=None):
     return out
 
 
+def _continues(out_dir, config):
+    """True if ``out_dir`` holds a neural LM run of ``config`` to continue (an interrupted comparison).
+
+    Checked before any work: a folder holding another run is refused at once,
+    not after Kneser-Ney has been fitted.
+    """
+    run = RunDir(out_dir)
+    if not run.config.exists():
+        return False
+    wanted = asdict(config)
+    if Path(config.corpus).exists():
+        wanted["corpus"] = str(Path(config.corpus).resolve())  # as train_lm saves it
+    saved = read_config(out_dir).get("train", {})
+    if config.pretrained:  # the vectors' width replaced emb when the run started
+        saved, wanted = {**saved, "emb": None}, {**wanted, "emb": None}
+    if not run.has_checkpoint() or saved != wanted:
+        raise ValueError(f"{out_dir} already holds a training run with other settings (or one that never "
+                         f"reached a checkpoint); choose another --out for the comparison")
+    return True
+
+
 def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, json_path=None, n_samples=0,
                 verbose=True, show_progress=None):
     """Fit Kneser-Ney at ``orders``, train the neural LM of ``config`` and tune the mixture; returns a
@@ -136,9 +158,7 @@ def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, js
     config = LMConfig.from_dict(config if isinstance(config, dict) else asdict(config or LMConfig()))
     config.corpus = str(corpus)  # a copy: the caller's config is left as it was
     config.check()
-    if out_dir is not None and RunDir(out_dir).config.exists():
-        # Checked before any work (train_lm would refuse only after Kneser-Ney is fitted).
-        raise ValueError(f"{out_dir} already holds a training run; choose another --out for the comparison")
+    resume = out_dir is not None and _continues(out_dir, config)
     data = prepare_data(corpus, lower=config.lower, min_count=config.min_count, max_vocab=config.max_vocab or None)
     for split in ("train",) + SPLITS:
         data.examples(split, config.context_size)  # a context too long for the corpus fails before any work
@@ -155,8 +175,12 @@ def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, js
     with tempfile.TemporaryDirectory(prefix="chainrule-compare-") as tmp:
         run_dir = out_dir or tmp
         start = time.perf_counter()
-        result = train_lm(config, run_dir, data=data, verbose=verbose, show_progress=show_progress,
-                          resumable=out_dir is not None)
+        if resume:
+            log(f"continuing the neural LM's run in {out_dir}")
+            result = resume_lm(out_dir, data=data, verbose=verbose, show_progress=show_progress)
+        else:
+            result = train_lm(config, run_dir, data=data, verbose=verbose, show_progress=show_progress,
+                              resumable=False)
         seconds = time.perf_counter() - start
         if result.status == "interrupted":
             # A half-trained model would make the table meaningless; --out keeps the run for `lm train --resume`.

@@ -85,7 +85,7 @@ class LMConfig:
         for name in ("emb", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.clip >= 0:  # a negative max norm would flip every gradient and climb the loss
+        if self.clip is not None and not self.clip >= 0:  # a negative max norm would flip every gradient
             raise ValueError(f"clip is a maximum gradient norm, at least 0 (0 = off), got {self.clip}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

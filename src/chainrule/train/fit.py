@@ -67,10 +67,10 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
     or 143 (SIGTERM) for the command line to return.
     """
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    if evaluate is None and monitor != "train_loss":
+    if evaluate is None and monitor not in ("train_loss", "lr", "seconds", f"{unit}_per_s"):
         # Checked now rather than after the first epoch, whose training would be lost.
-        raise ValueError(f"fit: monitor={monitor!r} needs evaluate= to compute it (without evaluate, the "
-                         "only metric is monitor='train_loss')")
+        raise ValueError(f"fit: monitor={monitor!r} needs evaluate= to compute it (without evaluate, an "
+                         "epoch's metrics are train_loss, lr, seconds and the throughput)")
     run = RunDir(run_dir) if run_dir is not None else None
     history = History()
     stopper = EarlyStopping(patience=patience, mode=mode, min_delta=min_delta)

@@ -44,9 +44,9 @@ def write_arpa(model, path):
     order, words = model.order, model._words
     for word in words:
         # ARPA separates the words of an n-gram by whitespace: such a word could not be read back.
-        if not word or any(c.isspace() for c in word):
+        if not word or any(c in " \t\n\r\x0b\x0c" for c in word):  # what the reader splits on
             raise ValueError(f"cannot write {path} as ARPA: the vocabulary has the word {word!r}, and ARPA "
-                             f"words must be non-empty and free of whitespace")
+                             f"words must be non-empty and free of ASCII whitespace")
     width = len(words)
     names = np.array(words, dtype=object)
     counts = model.ngram_counts()
