@@ -148,14 +148,19 @@ def test_missing_or_corrupt_checkpoint(corpus, tmp_path):
         load_run(out)
 
 
-def test_pretrained_embeddings_frozen(corpus, tmp_path):
+def write_vectors(corpus, path, seed):
+    """6-d random vectors for every word of the corpus's vocabulary, as word2vec text; returns (data, vectors)."""
     from chainrule.datasets import save_word2vec_text
 
     data = prepare_data(corpus)
-    words = data.vocab.itos[4:]
-    vectors = np.random.default_rng(0).standard_normal((len(words), 6)).astype(np.float32)
+    vectors = np.random.default_rng(seed).standard_normal((len(data.vocab) - 4, 6)).astype(np.float32)
+    save_word2vec_text(path, data.vocab.itos[4:], vectors)
+    return data, vectors
+
+
+def test_pretrained_embeddings_frozen(corpus, tmp_path):
     path = tmp_path / "vectors.txt"
-    save_word2vec_text(path, words, vectors)
+    data, vectors = write_vectors(corpus, path, seed=0)
     result = train_lm(tiny_config(corpus, epochs=1, emb=99, pretrained=str(path), freeze=True), tmp_path / "run",
                       data=data, verbose=False)
     table = result.model.embedding.weight.data
@@ -227,13 +232,8 @@ def test_resuming_with_more_epochs_is_saved_for_the_next_resume(corpus, tmp_path
 
 
 def test_resume_does_not_read_the_pretrained_vectors_again(corpus, tmp_path):
-    from chainrule.datasets import save_word2vec_text
-
-    data = prepare_data(corpus)
-    words = data.vocab.itos[4:]
-    vectors = np.random.default_rng(1).standard_normal((len(words), 6)).astype(np.float32)
     path = tmp_path / "vectors.txt"
-    save_word2vec_text(path, words, vectors)
+    _, vectors = write_vectors(corpus, path, seed=1)
     config = tiny_config(corpus, epochs=2, pretrained=str(path), freeze=True)
     straight = train_lm(config, tmp_path / "straight", verbose=False)
 
