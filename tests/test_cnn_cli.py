@@ -152,6 +152,7 @@ def test_compare_table_and_json(tmp_path, capsys):
     # Typed options are refused even when they repeat a default (they would be ignored).
     (["cnn", "train", "--resume", "x", "--epochs", "25", "--mode", "rand", "--cased"],
      "--epochs, --cased, --mode cannot change"),
+    (["cnn", "train", "--resume", "x", "--seed", "0", "--dropout", "0"], "--dropout, --seed cannot change"),
     (["cnn", "train", "--data", "mr", "--out", "x", "--cv", "1"], "--cv needs at least 2 folds"),
     (["cnn", "compare", "--data", "mr", "--embeddings", "none", "--modes", "rand", "--cv", "0"],
      "--cv needs at least 2 folds"),

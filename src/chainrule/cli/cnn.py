@@ -182,7 +182,8 @@ _FLAGS = ("cased", "keep_clitics", "no_bucket")
 def _given_model_options(args):
     """The model and training options typed on the command line (those not left at None or False)."""
     names = _SAME_NAMED + _FLAGS + ("embeddings", "mode", "vector_std", "filters", "max_norm", "features")
-    return [name for name in names if getattr(args, name, None) not in (None, False)]
+    # `is`, not `in (None, False)`: 0 == False, and --seed 0 is typed too.
+    return [name for name in names if getattr(args, name, None) is not None and getattr(args, name) is not False]
 
 
 def _config(args, mode=None):
