@@ -416,6 +416,12 @@ def test_bag_of_ngrams_is_logistic_regression_on_binary_features():
     for i, row in enumerate(x):
         dense[i, row[row > 0]] = 1
     np.testing.assert_allclose(model(x).data, dense @ model.weight.data + model.bias.data, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"ids must be \(N, M\).*got shape \(3,\)"):  # one sentence, unbatched
+        model(np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match="expected token lists"):  # a string's n-grams would be characters
+        NgramFeaturizer(n=2).fit(["good film"])
+    with pytest.raises(ValueError, match="at least 1"):
+        NgramFeaturizer(n=0)
     result = train_bow(synthetic(300), test=synthetic(100, seed=1))
     assert result.test["accuracy"] >= 0.95
     assert result.predict(["a lovely film"]) == ["pos"]

@@ -47,6 +47,29 @@ def test_seed_reproduces_random_tensors():
     a = cr.randn(4).numpy()
     cr.manual_seed(3)
     np.testing.assert_array_equal(cr.randn(4).numpy(), a)
+    cr.manual_seed(-1)  # accepted, as torch.manual_seed(-1) is: the 64-bit two's complement
+    b = cr.randn(4).numpy()
+    cr.manual_seed(2**64 - 1)
+    np.testing.assert_array_equal(cr.randn(4).numpy(), b)
+
+
+def test_tensor_copies_its_data_as_torch_tensor_does():
+    init = np.ones(3, np.float32)
+    w = cr.tensor(init, requires_grad=True)
+    opt = cr.optim.SGD([w], lr=0.5)
+    (w * w).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(init, 1.0)  # the caller's array is not the parameter
+    a = cr.ones(3)
+    b = cr.tensor(a)
+    b.data[0] = 5
+    assert a.data[0] == 1
+    pair = cr.tensor([cr.tensor(1.0), cr.tensor(2.0)])  # a list of one-element tensors: their values
+    assert pair.dtype == np.float32 and pair.tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="expected numbers"):
+        cr.tensor("abc")
+    with pytest.raises(TypeError, match="expected numbers"):
+        cr.tensor(None)
 
 
 # -------------------------------------------------------------- basic fields

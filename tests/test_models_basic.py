@@ -87,6 +87,12 @@ def test_logistic_errors():
         LogisticRegression(3, num_classes=3, multinomial=False)
     with pytest.raises(ValueError, match="at least 2"):
         LogisticRegression(3, num_classes=1)
+    binary, multi = LogisticRegression(3), LogisticRegression(3, num_classes=3)
+    with pytest.raises(ValueError, match=r"binary targets must lie in \[0, 1\]"):
+        binary.loss(binary(cr.randn(2, 3)), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="fractional"):  # 0.7 would have been truncated to class 0
+        multi.loss(multi(cr.randn(2, 3)), np.array([0.7, 1.0]))
+    assert np.isfinite(binary.loss(binary(cr.randn(2, 3)), np.array([0.25, 1.0])).item())  # soft labels
 
 
 # ------------------------------------------------------------------------- MLP
@@ -152,11 +158,27 @@ def test_standardizer_fits_on_train_and_handles_constant_columns():
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(z[:, :2].std(0), 1, rtol=1e-4)
     assert np.all(z[:, 2] == 0) and np.isfinite(z).all()  # the constant column: zeros, no division by zero
-    # Held-out data uses the training statistics unchanged.
+    # Held-out data uses the training statistics unchanged: computed here independently of the scaler,
+    # so a transform that refitted on its input would fail.
     other = x[:10] + 50
-    np.testing.assert_allclose(scaler.transform(other)[:, 0], (other[:, 0] - scaler.mean_[0]) / scaler.scale_[0],
+    train = x.astype(np.float64)
+    np.testing.assert_allclose(scaler.transform(other)[:, 0], (other[:, 0] - train[:, 0].mean()) / train[:, 0].std(),
                                rtol=1e-5)
+    np.testing.assert_allclose(scaler.mean_, train.mean(0), rtol=1e-12)  # and transform left them alone
     np.testing.assert_allclose(scaler.inverse_transform(z), x, rtol=1e-5)
+    with pytest.raises(ValueError, match="2 columns"):
+        scaler.inverse_transform(np.zeros((2, 2)))
+
+
+def test_standardizer_constant_float64_column_is_not_blown_up():
+    # The std of 100 copies of 12345.6789 is rounding noise (~1e-11), not 0.
+    x = np.column_stack([np.full(100, 12345.6789), np.arange(100.0)])
+    scaler = Standardizer().fit(x)
+    assert scaler.scale_[0] == 1.0
+    np.testing.assert_allclose(scaler.transform(np.array([[12345.6789, 0.0], [12345.7, 1.0]]))[:, 0], [0, 0.0211],
+                               atol=1e-6)  # the offset from the training value, unscaled (it was 1.45e9)
+    with pytest.raises(ValueError, match="positive and finite"):
+        Standardizer().load_state_dict({"mean": [0.0], "scale": [np.nan]})
 
 
 def test_standardizer_state_and_tensors():

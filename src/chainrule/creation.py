@@ -6,8 +6,24 @@ from .tensor import Tensor, _lift
 
 
 def tensor(data, requires_grad=False, dtype=None):
-    """Make a Tensor. Python floats become float32; an ndarray keeps its dtype unless ``dtype`` is given."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """Make a Tensor from a copy of ``data``, as ``torch.tensor`` does.
+
+    Python floats become float32; an ndarray keeps its dtype unless ``dtype``
+    is given. The copy matters: an optimiser step on the tensor would
+    otherwise change the caller's array (``Tensor(array)`` shares it, as
+    ``torch.from_numpy`` does). A list of one-element tensors is a list of
+    their values.
+    """
+    if isinstance(data, Tensor):
+        data = data.data.copy()
+    elif isinstance(data, np.ndarray):
+        data = data.copy()
+    elif isinstance(data, (list, tuple)):
+        data = [x.data if isinstance(x, Tensor) else x for x in data]
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    if t.data.dtype.kind in "OUSV":
+        raise TypeError(f"tensor: expected numbers, got {type(data).__name__} data of dtype {t.data.dtype}")
+    return t
 
 
 def _shape(shape):

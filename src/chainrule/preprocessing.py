@@ -38,7 +38,10 @@ class Standardizer:
         x = x.astype(np.float64, copy=False)  # sums of many float32 values lose digits
         self.mean_ = x.mean(axis=0)
         std = x.std(axis=0)
-        self.scale_ = np.where(std > self.eps, std, 1.0)
+        # A constant column's std is rounding noise (1e-11 for a column of 12345.6789s), not 0: dividing
+        # by it would blow held-out values up by 1e10. Such columns are found by their range instead.
+        constant = (np.ptp(x, axis=0) == 0) | (std <= self.eps)
+        self.scale_ = np.where(constant, 1.0, std)
         return self
 
     def transform(self, x):
@@ -60,6 +63,9 @@ class Standardizer:
         if self.mean_ is None:
             raise RuntimeError("Standardizer.inverse_transform before fit()")
         data = _as_2d(x, "inverse_transform")
+        if data.shape[1] != self.mean_.shape[0]:
+            raise ValueError(f"Standardizer.inverse_transform: data has {data.shape[1]} columns (shape "
+                             f"{data.shape}) but the standardizer was fitted on {self.mean_.shape[0]}")
         out = (data * self.scale_ + self.mean_).astype(data.dtype if np.issubdtype(data.dtype, np.floating)
                                                         else np.float32)
         return Tensor(out) if isinstance(x, Tensor) else out
@@ -79,8 +85,9 @@ class Standardizer:
         if mean.ndim != 1 or mean.shape != scale.shape:
             raise ValueError(f"Standardizer.load_state_dict: mean {mean.shape} and scale {scale.shape} "
                              f"must be vectors of one length")
-        if (scale <= 0).any():
-            raise ValueError("Standardizer.load_state_dict: every scale must be positive")
+        if not (np.isfinite(scale) & (scale > 0)).all() or not np.isfinite(mean).all():
+            raise ValueError("Standardizer.load_state_dict: every scale must be positive and finite, every mean "
+                             "finite")
         self.mean_, self.scale_ = mean.copy(), scale.copy()
         return self
 

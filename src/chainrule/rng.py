@@ -10,6 +10,8 @@ _generator = np.random.default_rng()
 
 def manual_seed(seed):
     global _generator
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        seed = int(seed) % 2**64  # as torch.manual_seed: a negative seed is its 64-bit two's complement
     _generator = np.random.default_rng(seed)
     return _generator
 

@@ -38,9 +38,13 @@ class NgramFeaturizer:
 
     def __init__(self, n=2, min_count=1, lower=True):
         self.n, self.min_count, self.lower = int(n), int(min_count), bool(lower)
+        if self.n < 1:
+            raise ValueError(f"NgramFeaturizer: n is the longest n-gram, at least 1; got {n}")
         self.index = None
 
     def _grams(self, tokens):
+        if isinstance(tokens, str):  # its n-grams would be of characters
+            raise TypeError(f"NgramFeaturizer: expected token lists, got the string {tokens[:40]!r}; tokenize first")
         return ngrams([t.lower() for t in tokens] if self.lower else list(tokens), self.n)
 
     def fit(self, token_lists):
@@ -80,6 +84,9 @@ class BagOfNgrams(nn.Module):
         self.bias = Parameter(np.zeros(num_classes, np.float32))
 
     def forward(self, ids):
+        shape = tuple(getattr(ids, "shape", np.shape(ids)))
+        if len(shape) != 2:
+            raise ValueError(f"BagOfNgrams: ids must be (N, M), one row of n-gram ids per sentence; got shape {shape}")
         rows = F.embedding(ids, self.weight, padding_idx=PAD_ID)  # (N, M, C); padding rows are zero
         return rows.sum(axis=1) + self.bias
 

@@ -47,7 +47,13 @@ class LogisticRegression(nn.Module):
         """Binary cross-entropy on logits, or softmax cross-entropy when multinomial."""
         t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
         if self.multinomial:
+            if not np.issubdtype(t.dtype, np.integer) and not (t == np.round(t)).all():
+                raise ValueError("LogisticRegression.loss: multinomial targets are class indices, got fractional "
+                                 "values")
             return F.cross_entropy(logits, t.astype(np.int64), reduction=reduction)
+        if t.size and not ((t >= 0) & (t <= 1)).all():  # soft labels in [0, 1] are fine
+            raise ValueError(f"LogisticRegression.loss: binary targets must lie in [0, 1], got values from "
+                             f"{t.min()} to {t.max()}")
         return F.binary_cross_entropy_with_logits(logits, Tensor(t.astype(logits.dtype)), reduction=reduction)
 
     def predict_proba(self, x):
