@@ -277,7 +277,15 @@ def test_graceful_interrupt_sigterm_sets_flag_and_restores_handler():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_graceful_interrupt_second_signal_aborts():
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """Python's own Ctrl-C handler for the test: a suite run as a background job starts with SIGINT ignored."""
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, original)
+
+
+def test_graceful_interrupt_second_signal_aborts(sigint_as_in_a_terminal):
     before = signal.getsignal(signal.SIGINT)
     with GracefulInterrupt(message=False) as stop:
         os.kill(os.getpid(), signal.SIGINT)  # the first one only asks to stop ...
@@ -563,7 +571,10 @@ def test_failed_checkpoint_write_leaves_previous_loadable(tmp_path, monkeypatch)
 
 
 SCRIPT = """
-import sys, time
+import signal, sys, time
+# Ctrl-C as from a terminal: the test suite itself may run as a background job, which ignores SIGINT
+# (and GracefulInterrupt leaves an ignored SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import chainrule as cr
 from chainrule import nn, optim
