@@ -282,7 +282,7 @@ def cmd_train(args):
         return _train_and_report(args, data, config, cv, out, show)
     except BaseException:
         if not args.resume and not _has_progress(out):
-            (out / RUN_FILE).unlink()  # failed before anything was saved to resume: the folder is free again
+            (out / RUN_FILE).unlink(missing_ok=True)  # failed before anything resumable was saved: free again
         raise
 
 
