@@ -17,7 +17,6 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ..models.mixture import Mixture
 from ..models.ngram import DiscountWarning, KneserNeyLM
@@ -25,7 +24,7 @@ from ..models.perplexity import Score
 from ..train.checkpoint import RunDir
 from .data import prepare_data
 from .run import read_config
-from .trainer import LMConfig, resume_lm, train_lm
+from .trainer import LMConfig, resume_lm, saved_corpus, train_lm
 
 SPLITS = ("valid", "test")
 
@@ -133,9 +132,7 @@ def _continues(out_dir, config):
     run = RunDir(out_dir)
     if not run.config.exists():
         return False
-    wanted = asdict(config)
-    if Path(config.corpus).exists():
-        wanted["corpus"] = str(Path(config.corpus).resolve())  # as train_lm saves it
+    wanted = dict(asdict(config), corpus=saved_corpus(config.corpus))
     saved = read_config(out_dir).get("train", {})
     if config.pretrained:  # the vectors' width replaced emb when the run started
         saved, wanted = {**saved, "emb": None}, {**wanted, "emb": None}
@@ -183,7 +180,7 @@ def run_compare(corpus="kjv", config=None, orders=(2, 3, 4, 5), out_dir=None, js
                               resumable=False)
         seconds = time.perf_counter() - start
         if result.status == "interrupted":
-            # A half-trained model would make the table meaningless; --out keeps the run for `lm train --resume`.
+            # A half-trained model would make the table meaningless; with --out the same command continues it.
             raise CompareInterrupted(result.exit_code, out_dir)
         model = load_run(run_dir).model  # the best epoch's weights
     tokens_per_s = _mean([v for v in result.history["tokens_per_s"] if v])

@@ -156,6 +156,12 @@ def evaluate_model(model, data, split, batch_size=2048):
     return Score(float(-lp.sum()), int(lp.size))
 
 
+def saved_corpus(corpus):
+    """The corpus as a run saves it: a file or folder as an absolute path, so that `lm eval` and
+    `--resume` find the text from any directory; a named corpus as it is."""
+    return str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
+
+
 def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_progress=None, resumable=True):
     """Train a new run in ``out_dir`` (which must not hold one already); returns a TrainResult.
 
@@ -167,9 +173,7 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
     """
     config = LMConfig.from_dict(config) if isinstance(config, dict) else config
     config.check()
-    if Path(config.corpus).exists():
-        # An absolute path, so that `lm eval` and `--resume` find the text from any directory.
-        config.corpus = str(Path(config.corpus).resolve())
+    config.corpus = saved_corpus(config.corpus)
     run = RunDir(out_dir)
     if run.has_checkpoint():
         raise ValueError(f"{out_dir} already holds a training run; continue it with --resume {out_dir} "
@@ -179,10 +183,8 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
                             max_vocab=config.max_vocab or None)
     run.claim()
     try:
-        trainer = _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
-                           show_progress=show_progress)
-        trainer.resumable = resumable
-        return trainer.run()
+        return _Trainer(config, run, data, resume=False, callback=callback, verbose=verbose,
+                        show_progress=show_progress, resumable=resumable).run()
     except BaseException:
         run.release(also=[vocab_path(run.path)])
         raise
@@ -216,14 +218,15 @@ def resume_lm(out_dir, *, epochs=None, patience=None, data=None, callback=None, 
 
 
 class _Trainer:
-    def __init__(self, config, run, data, resume, callback, verbose, show_progress, model_args=None):
+    def __init__(self, config, run, data, resume, callback, verbose, show_progress, model_args=None,
+                 resumable=True):
         self.config, self.run_dir, self.data = config, run, data
         self.resume, self.callback, self.verbose = resume, callback, verbose
         self.show_progress = show_progress
         # A resumed run rebuilds its model from config.json's "model" entry, as `lm eval` does: the
         # checkpoint holds the weights, so pretrained vectors are not read again (their file may be gone).
         self.model_args = model_args
-        self.resumable = True
+        self.resumable = resumable  # False: the folder is temporary, so no `--resume` hint
 
     def log(self, text):
         if self.verbose:

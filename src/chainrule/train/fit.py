@@ -67,7 +67,7 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
     or 143 (SIGTERM) for the command line to return.
     """
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    if evaluate is None and monitor not in ("train_loss", "lr", "seconds", f"{unit}_per_s"):
+    if evaluate is None and monitor not in _BOOKKEEPING | {"train_loss", f"{unit}_per_s"}:
         # Checked now rather than after the first epoch, whose training would be lost.
         raise ValueError(f"fit: monitor={monitor!r} needs evaluate= to compute it (without evaluate, an "
                          "epoch's metrics are train_loss, lr, seconds and the throughput)")
