@@ -104,3 +104,18 @@ def test_a_trained_model_generates_its_grammar(trained):
 
 def test_join_tokens():
     assert join_tokens(["In", "the", "beginning", ",", "God", "(", "he", ")", "."]) == "In the beginning, God (he)."
+
+
+def test_a_tiny_temperature_is_greedy_and_never_produces_a_banned_word():
+    kwargs = {"context_size": 2, "bos_id": BOS, "eos_id": EOS, "n": 4, "max_len": 5, "banned_ids": [PAD, BOS]}
+    for temperature in (1e-3, 1e-310, 5e-324):
+        assert generate_ids(fixed_model(), temperature=temperature, seed=0, **kwargs) == [[4] * 5] * 4
+
+
+def test_top_k_keeps_exactly_k_words_even_when_they_tie():
+    # Words 4 and 5 tie for the most likely: top_k=1 keeps only the first, as greedy decoding does.
+    tied = fixed_model(np.array([0.01, 0.01, 0.01, 0.01, 0.4, 0.4, 0.16]))
+    kwargs = {"context_size": 1, "bos_id": BOS, "eos_id": EOS, "n": 200, "max_len": 3, "banned_ids": [PAD, BOS]}
+    assert generate_ids(tied, top_k=1, seed=0, **kwargs) == generate_ids(tied, greedy=True, **kwargs)
+    words = {w for row in generate_ids(tied, top_k=2, seed=0, **kwargs) for w in row}
+    assert words == {4, 5}

@@ -279,3 +279,43 @@ def test_pad_batch():
     assert out.dtype == np.int64
     assert out.tolist() == [[1, 2, 3], [4, 0, 0], [0, 0, 0]]
     assert pad_batch([[1, 2, 3], [4]], pad_id=9, length=2).tolist() == [[1, 2], [4, 9]]
+
+
+# ------------------------------------------- scripts, invisible characters, units
+
+
+def test_lowercasing_a_dotted_capital_i_keeps_the_word_whole():
+    # "İ".lower() is "i" + a combining dot: the pattern must be chosen after lower-casing.
+    assert tokenize("İstanbul büyük", lower=True) == ["i̇stanbul", "büyük"]
+    assert tokenize("İstanbul", lower=True) == [t.lower() for t in tokenize("İstanbul")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("می\u200cخواهم", ["می\u200cخواهم"]),               # ZWNJ is part of Persian spelling
+    ("co\u00adoperate now", ["cooperate", "now"]),     # a soft hyphen is invisible
+    ("\ufeffhello \u200eworld\u200f", ["hello", "world"]),  # BOM and direction marks are dropped
+    ("กิน\u200bข้าว", ["กิน", "ข้าว"]),                  # a zero-width space separates words
+    ("👍🏽 ok", ["👍🏽", "ok"]),                          # a skin tone stays with its emoji
+    ("👨\u200d👩\u200d👧 family", ["👨\u200d👩\u200d👧", "family"]),  # a ZWJ sequence is one emoji
+])
+def test_joiners_modifiers_and_invisible_characters(text, expected):
+    assert tokenize(text) == expected
+
+
+def test_a_unit_written_onto_a_number_stays_with_it():
+    assert tokenize("a 3.5mm jack and 1,000s of fans, 3.14 and 1,000.") == [
+        "a", "3.5mm", "jack", "and", "1,000s", "of", "fans", ",", "3.14", "and", "1,000", "."]
+
+
+def test_no_and_the_pronoun_i_end_sentences():
+    assert split_sentences("Will you come? No. I will not.") == ["Will you come?", "No.", "I will not."]
+    assert split_sentences("So am I. Are they here?") == ["So am I.", "Are they here?"]
+    # ... while a number after "No." and a real initial still do not end one.
+    assert split_sentences("See No. 5 by J. Smith. Then go.") == ["See No. 5 by J. Smith.", "Then go."]
+
+
+def test_sentences_in_scripts_without_case_and_their_own_full_stops():
+    assert split_sentences("مرحبا. كيف حالك؟ أنا بخير.") == ["مرحبا.", "كيف حالك؟", "أنا بخير."]
+    assert split_sentences("यह अच्छा है। वह भी।") == ["यह अच्छा है।", "वह भी।"]
+    assert split_sentences("今天很好。你呢？我很好！") == ["今天很好。", "你呢？", "我很好！"]
+    assert split_sentences("Bien. ¿Qué? ¡Hola! Fin.") == ["Bien.", "¿Qué?", "¡Hola!", "Fin."]

@@ -110,6 +110,66 @@ def test_nearest_and_similarity():
 def test_duplicate_words_keep_their_first_row():
     kv = KeyedVectors(["a", "b", "a"], np.array([[1.0], [2.0], [3.0]]))
     assert kv.index["a"] == 0 and kv["a"].tolist() == [1.0]
+    # The later rows are dropped, as gensim does: a word is never its own neighbour.
+    assert len(kv) == 2 and kv.words == ["a", "b"] and kv.duplicates == 1
+
+
+def test_a_repeated_word_in_a_file_is_dropped_with_a_warning(tmp_path):
+    path = tmp_path / "d.vec"
+    path.write_text("4 2\nking 1 0\nqueen 0.9 0.1\nking 1 0.001\nman 0 1\n")
+    with pytest.warns(UserWarning, match="d.vec: 1 repeated word"):
+        kv = load_vectors(path)
+    assert kv.words == ["king", "queen", "man"]
+    assert [w for w, _ in kv.nearest("king", k=2)] == ["queen", "man"]
+
+
+def test_text_rows_that_disagree_with_the_header_are_not_read_as_binary(tmp_path):
+    # Before, these went to the binary reader and came back as garbage words and tiny floats.
+    cases = {"a.vec": ("3 3\nking 0.12345 0.67890\nqueen 0.22345 0.77890\n", "a.vec:2: expected 3 numbers"),
+             "b.vec": ("2 2\n\na 0.1234567 0.7654321 0.5\n", "b.vec:3: expected 2 numbers"),
+             "c.vec": ("0 50\n", "no vectors")}
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=message):
+            load_vectors(tmp_path / name)
+    # A blank line after the header is skipped as in any text file.
+    (tmp_path / "d.vec").write_text("2 2\n\na 0.1234567 0.7654321\nb 0.1111111 0.2222222\n")
+    assert load_vectors(tmp_path / "d.vec").words == ["a", "b"]
+
+
+def test_a_binary_word_with_a_line_break_is_refused(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"2 1\nab\ncd " + np.float32(1).tobytes() + b"\nef " + np.float32(2).tobytes())
+    with pytest.raises(DataError, match="holds white space, so this is not binary word2vec"):
+        load_vectors(path, binary=True)
+
+
+def test_values_that_are_not_finite_are_refused_with_file_and_line(tmp_path, matrix):
+    (tmp_path / "n.vec").write_text("3 2\nb 3 4\nzzz nan 2\nc 5 6\n")
+    with pytest.raises(DataError, match="n.vec:3: the vector of 'zzz' holds a value that is not finite"):
+        load_vectors(tmp_path / "n.vec")
+    bad = matrix.copy()
+    bad[1, 0] = np.inf
+    save_word2vec_binary(tmp_path / "n.bin", WORDS, bad)
+    with pytest.raises(DataError, match="vector 2 .* not finite"):
+        load_vectors(tmp_path / "n.bin")
+
+
+def test_byte_order_marks_and_utf8_errors_name_the_line(tmp_path):
+    (tmp_path / "g.txt").write_text("the 1 2\nof 3 4\n", encoding="utf-8-sig")
+    assert load_vectors(tmp_path / "g.txt").words == ["the", "of"]
+    (tmp_path / "w.vec").write_text("2 2\nthe 1 2\nof 3 4\n", encoding="utf-8-sig")
+    assert load_vectors(tmp_path / "w.vec").words == ["the", "of"]
+    lines = [f"w{i} 1 2" for i in range(300)]
+    (tmp_path / "u.txt").write_bytes(("\n".join(lines[:150]) + "\nbad\xff 1 2\n").encode("latin-1"))
+    with pytest.raises(DataError, match="u.txt:151: invalid UTF-8"):
+        load_vectors(tmp_path / "u.txt")
+
+
+def test_limit_is_checked_for_named_sets_too():
+    for limit in (0, -5):
+        with pytest.raises(ValueError, match="limit must be positive"):
+            load_vectors("glove-6b-50d", limit=limit)
 
 
 @pytest.mark.slow

@@ -80,6 +80,25 @@ def test_load_word_pairs_and_errors(tmp_path):
         evaluate_similarity(toy_vectors(), "men")
 
 
+def test_spearman_is_nan_when_a_similarity_is_nan():
+    # Ranking would put the NaN last and give 1.0 here (scipy gives NaN too).
+    assert math.isnan(spearman([1, 2, np.nan], [1, 2, 3]))
+    vectors = toy_vectors()
+    vectors.matrix[0] = np.nan
+    vectors._unit = None
+    pairs = [(a, b, float(i)) for i, (a, b) in enumerate(zip(vectors.words, vectors.words[1:]))]
+    assert math.isnan(evaluate_similarity(vectors, pairs)["spearman"])
+
+
+def test_word_pairs_with_a_byte_order_mark_or_bad_utf8(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("cup\tmug\t9\n", encoding="utf-8-sig")
+    assert load_word_pairs(path) == [("cup", "mug", 9.0)]
+    path.write_bytes("cup\tmug\t9\ncaf\xe9\tbar\t2\n".encode("latin-1"))
+    with pytest.raises(DataError, match="pairs.tsv:2: invalid UTF-8"):
+        load_word_pairs(path)
+
+
 @pytest.mark.slow
 def test_glove_reproduces_published_scores():
     pytest.importorskip("pyarrow")

@@ -78,13 +78,13 @@ def register(subparsers):
 
     p = sub.add_parser("generate", help="sample sentences from a trained model")
     p.add_argument("run", metavar="DIR", help="run directory of 'chainrule lm train'")
-    p.add_argument("--n", type=int, default=5, help="number of sentences (default 5)")
+    p.add_argument("--n", type=int, default=5, help="number of sentences (default 5; greedy decoding gives one)")
     p.add_argument("--temperature", type=float, default=1.0, help="below 1 is safer, above 1 wilder (default 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely words only")
     p.add_argument("--prompt", default=None, help="the start of the sentence")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a different draw each time)")
     p.add_argument("--greedy", action="store_true", help="always take the most likely word")
-    p.add_argument("--max-len", type=int, default=50, help="longest sentence, in words (default 50)")
+    p.add_argument("--max-len", type=int, default=50, help="most words to generate after the prompt (default 50)")
     p.add_argument("--no-unk", action="store_true", help="never generate <unk>")
     p.set_defaults(func=_generate)
 

@@ -41,7 +41,7 @@ NOVELS = {
 }
 SPLIT = {"northangerabbey": "valid", "persuasion": "test"}  # the others: train
 
-_VERSION = "v1"
+_VERSION = "v2"  # v2: sentence splitting after "No." and "I."
 _CHAPTER = re.compile(r"^\s*chapter\s+([0-9]+|[ivxlc]+)\.?\s*$", re.IGNORECASE)
 _DROP = re.compile(r"^\s*(?:(?:volume|vol\.)\s+[ivxlc0-9]+\.?|the end|finis|[*\s]+)\s*$", re.IGNORECASE)
 _STOP = re.compile(r"^\s*A NOTE ON THE TEXT\s*$")

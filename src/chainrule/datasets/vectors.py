@@ -14,7 +14,10 @@ releases have such entries): the last D fields of a line are the numbers.
 A row whose width differs from the header's (or the first row's) raises
 :class:`DataError` naming the file and line.
 """
+import math
 import mmap
+import unicodedata
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +30,24 @@ class KeyedVectors:
 
     ``kv["king"]`` is a vector, ``"king" in kv`` tests membership, and
     :meth:`nearest` lists cosine neighbours. If a word occurs twice (some
-    files have that), ``index`` keeps its first row.
+    files have that), its first row is kept and the others are dropped, as
+    gensim does (``duplicates`` says how many were dropped).
     """
 
     def __init__(self, words, matrix):
         matrix = np.asarray(matrix, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != len(words):
             raise ValueError(f"matrix of shape {matrix.shape} does not match {len(words)} words")
+        self.index = {}
+        for i, w in enumerate(words):
+            self.index.setdefault(w, i)
+        self.duplicates = len(words) - len(self.index)
+        if self.duplicates:
+            keep = np.fromiter(self.index.values(), dtype=np.int64, count=len(self.index))
+            words, matrix = [words[i] for i in keep], matrix[keep]
+            self.index = {w: i for i, w in enumerate(words)}
         self.words = list(words)
         self.matrix = matrix
-        self.index = {}
-        for i, w in enumerate(self.words):
-            self.index.setdefault(w, i)
         self._unit = None
 
     @property
@@ -98,6 +107,8 @@ class KeyedVectors:
 
 def load_vectors(name_or_path, limit=None, binary=None):
     """Load word vectors from a file (format auto-detected) or by name; ``limit`` keeps the first rows only."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be positive, got {limit}")
     key = str(name_or_path)
     if key.lower() in NAMED_VECTORS and not Path(key).exists():
         return NAMED_VECTORS[key.lower()](limit=limit)
@@ -105,10 +116,9 @@ def load_vectors(name_or_path, limit=None, binary=None):
     if not path.is_file():
         raise DataError(f"no vectors file {key!r}, and no named vectors of that name "
                         f"(known: {', '.join(sorted(NAMED_VECTORS))})")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
     with open(path, "rb") as f:
         head = f.read(1 << 16)
+    head = head.removeprefix(_BOM)
     if not head.strip():
         raise DataError(f"{path}: empty vectors file")
     header = _parse_header(head.split(b"\n", 1)[0])
@@ -116,9 +126,14 @@ def load_vectors(name_or_path, limit=None, binary=None):
         if binary:
             raise DataError(f"{path}: a binary word2vec file starts with a 'V D' header line, which this lacks")
         return _read_text(path, None, limit)
+    if header[0] == 0 or header[1] == 0:
+        raise DataError(f"{path}: the header promises {header[0]} vectors of {header[1]} values: no vectors")
     if binary is None:
-        binary = not _looks_like_text_row(head, header[1])
+        binary = not _looks_like_text_row(head)
     return _read_binary(path, header, limit) if binary else _read_text(path, header, limit)
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _parse_header(line):
@@ -128,18 +143,23 @@ def _parse_header(line):
     return None
 
 
-def _looks_like_text_row(head, dim):
-    """Whether the line after the header is ``word`` plus ``dim`` decimal numbers."""
-    lines = head.split(b"\n")
-    if len(lines) < 3:  # the first row does not fit in the sniffed bytes; look at what there is
-        lines.append(b"")
+def _looks_like_text_row(head):
+    """Whether the first row after the header is text: a word, then decimal numbers.
+
+    Any count of numbers: a text file whose rows disagree with the header's
+    width must reach the text reader, whose error names the line, rather
+    than be read as binary garbage. Binary float32 bytes are practically never
+    valid UTF-8 that splits into decimal numbers.
+    """
+    rows = [row for row in head.split(b"\n")[1:] if row.strip()]
+    if not rows:
+        return False
     try:
-        # word2vec and fastText's .vec end each row with a space, as _read_text allows.
-        fields = lines[1].decode("utf-8").rstrip("\r").rstrip(" ").split(" ")
-        [float(x) for x in fields[-dim:]]
+        fields = rows[0].decode("utf-8").split()
+        [float(x) for x in fields[1:]]
     except (UnicodeDecodeError, ValueError):
         return False
-    return len(fields) >= dim + 1
+    return len(fields) >= 2
 
 
 def _is_number(text):
@@ -155,39 +175,54 @@ def _read_text(path, header, limit):
     dim = header[1] if header else None
     expected_rows = header[0] if header else None
     first = 2 if header else 1
-    with open(path, encoding="utf-8", errors="strict", newline="") as f:
-        try:
-            if header:
-                f.readline()
-            for lineno, line in enumerate(f, start=first):
-                if limit is not None and len(words) >= limit:
-                    break
-                line = line.rstrip("\r\n").rstrip(" ")
-                if not line:
-                    continue
-                if dim is None:
-                    dim = len(line.split(" ")) - 1
-                    if dim < 1:
-                        raise DataError(f"{path}:{lineno}: a vector line needs a word and numbers, got {line[:50]!r}")
-                parts = line.rsplit(" ", dim)
-                if len(parts) != dim + 1 or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[-1])):
-                    source = "the header" if header else "the first line"
-                    found = sum(_is_number(x) for x in line.split(" ")[1:])
-                    raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word (from {source}), "
-                                    f"found {found}")
-                try:
-                    rows.append([float(x) for x in parts[1:]])
-                except ValueError:
-                    raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word {parts[0]!r}, "
-                                    f"found something else") from None
-                words.append(parts[0])
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: invalid UTF-8 after line {len(words) + first - 1} ({e.reason})") from None
+    # Lines are decoded one by one, so a UTF-8 error names its own line.
+    with open(path, "rb") as f:
+        if header:
+            f.readline()
+        for lineno, raw in enumerate(f, start=first):
+            if limit is not None and len(words) >= limit:
+                break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid UTF-8 at column {e.start + 1} ({e.reason})") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")
+            line = line.rstrip("\r\n").rstrip(" ")
+            if not line:
+                continue
+            if dim is None:
+                dim = len(line.split(" ")) - 1
+                if dim < 1:
+                    raise DataError(f"{path}:{lineno}: a vector line needs a word and numbers, got {line[:50]!r}")
+            parts = line.rsplit(" ", dim)
+            if len(parts) != dim + 1 or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[-1])):
+                source = "the header" if header else "the first line"
+                found = sum(_is_number(x) for x in line.split(" ")[1:])
+                raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word (from {source}), "
+                                f"found {found}")
+            try:
+                row = [float(x) for x in parts[1:]]
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word {parts[0]!r}, "
+                                f"found something else") from None
+            if not all(map(math.isfinite, row)):
+                raise DataError(f"{path}:{lineno}: the vector of {parts[0]!r} holds a value that is not finite")
+            rows.append(row)
+            words.append(parts[0])
     if expected_rows is not None and limit is None and len(words) != expected_rows:
         raise DataError(f"{path}: the header promises {expected_rows} vectors, the file has {len(words)}")
     if not words:
         raise DataError(f"{path}: no vectors in the file")
-    return KeyedVectors(words, np.asarray(rows, dtype=np.float32))
+    return _keyed(path, words, np.asarray(rows, dtype=np.float32))
+
+
+def _keyed(path, words, matrix):
+    """KeyedVectors from a file's rows, saying when words repeated (the first row of each is kept)."""
+    kv = KeyedVectors(words, matrix)
+    if kv.duplicates:
+        warnings.warn(f"{path}: {kv.duplicates} repeated word(s); kept the first vector of each", stacklevel=3)
+    return kv
 
 
 def _read_binary(path, header, limit):
@@ -206,12 +241,18 @@ def _read_binary(path, header, limit):
                 raise DataError(f"{path}: the header promises {count} vectors of {dim} values, but the file ends "
                                 f"in vector {i + 1} (byte {pos})")
             try:
-                words.append(mm[pos:space].decode("utf-8"))
+                word = mm[pos:space].decode("utf-8")
             except UnicodeDecodeError:
                 raise DataError(f"{path}: vector {i + 1}: word at byte {pos} is not UTF-8") from None
+            if not word or any(c.isspace() or unicodedata.category(c) == "Cc" for c in word):
+                raise DataError(f"{path}: vector {i + 1}: the word at byte {pos} ({word[:30]!r}) is empty or holds "
+                                f"white space, so this is not binary word2vec with {dim} values per word")
+            words.append(word)
             matrix[i] = np.frombuffer(mm, dtype="<f4", count=dim, offset=space + 1)
+            if not np.isfinite(matrix[i]).all():
+                raise DataError(f"{path}: vector {i + 1} ({word!r}) holds a value that is not finite")
             pos = space + 1 + nbytes
-    return KeyedVectors(words, matrix)
+    return _keyed(path, words, matrix)
 
 
 def _check_writable(words, matrix):

@@ -35,9 +35,14 @@ def _gensim_test_file(name):
 def load_word_pairs(path, delimiter="\t"):
     """Read ``word1<TAB>word2<TAB>score`` lines (``#`` starts a comment line) into (w1, w2, score) tuples."""
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid UTF-8 at column {e.start + 1} ({e.reason})") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")
             if not line.strip() or line.startswith("#"):
                 continue
             fields = line.split(delimiter)
@@ -96,7 +101,14 @@ def pearson(x, y):
 
 
 def spearman(x, y):
-    """Spearman's rank correlation: the Pearson correlation of the (tie-averaged) ranks."""
+    """Spearman's rank correlation: the Pearson correlation of the (tie-averaged) ranks.
+
+    NaN if any value is NaN, as in scipy: ranking would put a NaN last and
+    give a plausible-looking correlation for broken vectors.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
     return pearson(rankdata(x), rankdata(y))
 
 

@@ -16,6 +16,7 @@ def generate_ids(next_log_probs, context_size, bos_id, eos_id, n=1, prompt_ids=(
     is the model. ``temperature`` divides the log-probabilities before
     sampling (below 1 sharpens, above 1 flattens); ``top_k`` samples only
     among the k most likely words; ``greedy`` always takes the most likely.
+    ``max_len`` counts the new words, not the prompt's.
     """
     if n < 1:
         raise ValueError(f"generate: n must be at least 1, got {n}")
@@ -50,12 +51,15 @@ def generate_ids(next_log_probs, context_size, bos_id, eos_id, n=1, prompt_ids=(
 
 def _sample(logp, temperature, top_k, rng):
     """One draw per row from softmax(logp / temperature), restricted to each row's top k."""
-    z = logp / temperature
+    # The maximum is subtracted before dividing: a tiny temperature would otherwise overflow every
+    # value to -inf (and the draw would be NaN). The most likely words then stay at 0.
+    with np.errstate(over="ignore"):  # -inf is the right answer for the words far below the best
+        z = (logp - logp.max(axis=1, keepdims=True)) / temperature
     if top_k is not None and top_k < z.shape[1]:
-        # Everything below the k-th largest value of each row is dropped.
-        kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
-        z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max(axis=1, keepdims=True)
+        # Exactly k words stay, as torch.topk keeps: of words tied at the k-th value, those with
+        # the lowest ids (so top_k=1 takes the word greedy decoding takes).
+        drop = np.argsort(-z, axis=1, kind="stable")[:, top_k:]
+        np.put_along_axis(z, drop, -np.inf, axis=1)
     p = np.exp(z)
     cdf = np.cumsum(p, axis=1)
     u = rng.random(len(z)) * cdf[:, -1]
