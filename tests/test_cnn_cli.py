@@ -56,7 +56,7 @@ def test_predict_arguments_and_stdin(trained, capsys, monkeypatch):
         label, shown, text = row.split("\t")
         probs = dict(item.split("=") for item in shown.split())
         assert text == sentence and label == max(probs, key=lambda c: float(probs[c]))  # the likeliest class
-    monkeypatch.setattr("sys.stdin", io.StringIO("superb acting\n\nboring plot\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("superb acting\r\n\r\nboring plot\n"))  # CRLF too
     assert main(["cnn", "predict", str(out), "--json"]) == 0
     objs = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [o["text"] for o in objs] == ["superb acting", "boring plot"]
@@ -95,12 +95,34 @@ def test_ngrams_of_a_text_file_plain_or_fasttext(trained, capsys, tmp_path):
     plain.write_text("a superb film\nthe plot was dull\n", encoding="utf-8")
     labelled = tmp_path / "labelled.txt"  # .txt is also fastText's suffix: its labels are not words
     labelled.write_text("__label__pos a superb film\n__label__neg the plot was dull\n", encoding="utf-8")
+    tabbed = tmp_path / "tabbed.txt"  # ... and label<TAB>text, as `cnn train` reads a .txt file
+    tabbed.write_text("pos\ta superb film\nneg\tthe plot was dull\n", encoding="utf-8")
     reports = []
-    for path in (plain, labelled):
+    for path in (plain, labelled, tabbed):
         assert main(["cnn", "ngrams", str(out), "--data", str(path), "--top", "3", "--json"]) == 0
         reports.append(json.loads(capsys.readouterr().out))
-    assert reports[0] == reports[1]
-    assert not any("label" in gram for f in reports[1] for gram, _ in f["ngrams"])
+    assert reports[0] == reports[1] == reports[2]
+    assert not any("label" in gram or "pos" in gram for f in reports[1] + reports[2] for gram, _ in f["ngrams"])
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n", encoding="utf-8")
+    assert main(["cnn", "ngrams", str(out), "--data", str(blank)]) == 2
+    assert "blank.txt: no sentences" in capsys.readouterr().err
+
+
+def test_a_run_records_its_paths_absolute_so_it_works_from_elsewhere(tmp_path, capsys, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "all.tsv").write_text(lines(80, 3), encoding="utf-8")
+    (work / "v.vec").write_text("2 3\ngood 1 0 0\nbad 0 1 0\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    assert main(["cnn", "train", "--data", "all.tsv", "--embeddings", "v.vec", "--mode", "static", "--out", "r",
+                 *SMALL[:2], "--filters", "2", "--epochs", "1", "--no-progress"]) == 0
+    spec = json.loads((work / "r" / "run.json").read_text())
+    assert spec["data"]["data"] == str(work / "all.tsv")
+    assert spec["config"]["embeddings"] == str(work / "v.vec")
+    monkeypatch.chdir(tmp_path)  # elsewhere, the run still finds its data
+    capsys.readouterr()
+    assert main(["cnn", "ngrams", "work/r", "--top", "1"]) == 0
 
 
 def test_cross_validation_and_resume_of_a_finished_run(tmp_path, capsys):

@@ -254,6 +254,12 @@ def test_save_load_round_trip_and_evaluate(tmp_path):
         loaded.evaluate(bad)
     with pytest.raises(FileNotFoundError, match="cnn.json is missing"):
         TextClassifier.load(tmp_path / "nothing")
+    # Weights of another architecture: load_state_dict's RuntimeError becomes the file's ValueError.
+    other = train_textcnn(synthetic(60), fast(epochs=1, filters=(4,)), show_progress=False, log=lambda s: None)
+    other.classifier.save(tmp_path / "other")
+    (tmp_path / "model.npz").write_bytes((tmp_path / "other" / "model.npz").read_bytes())
+    with pytest.raises(ValueError, match=r"model\.npz does not fit .*cnn\.json"):
+        TextClassifier.load(tmp_path)
 
 
 def test_resume_gives_the_same_weights(tmp_path):
@@ -402,6 +408,22 @@ def test_top_ngrams_are_distinct_and_match_a_brute_force_search(arch):
         expected = sorted(truth[f].items(), key=lambda kv: -kv[1])[:top]
         assert len(grams) == len(set(grams)) == min(top, len(truth[f]))
         np.testing.assert_allclose([v for _, v in entry["ngrams"]], [v for _, v in expected], rtol=1e-5)
+
+
+def test_top_ngrams_tell_apart_windows_whose_features_differ():
+    # "good" and "Good" share an id but not the shape feature; the filter fires on capitals only.
+    texts = ["good movie", "Good film"]
+    encoder = TextEncoder.fit([t.split() for t in texts], features=("shape",))
+    model = TextCNN(len(encoder.vocab), 2, embed_dim=4, filter_sizes=(1,), num_maps=1, feature_channels=5,
+                    max_len=encoder.max_len, dropout=0.0)
+    w = np.zeros_like(model.convs[0].weight.data)
+    w[0, 4 + 1, 0] = 1.0  # the second shape channel: "Capitalised"
+    model.convs[0].weight.data[...] = w
+    model.convs[0].bias.data[...] = 0
+    classifier = TextClassifier(model, encoder, ["neg", "pos"])
+    assert top_ngrams(classifier, texts, top=2)[0]["ngrams"][0] == ("Good", 1.0)
+    with pytest.raises(ValueError, match="no sentences"):
+        top_ngrams(classifier, [], top=2)
 
 
 def test_bag_of_ngrams_is_logistic_regression_on_binary_features():

@@ -77,6 +77,24 @@ def test_layouts_paragraphs_and_lines(tmp_path):
     assert c.train + c.valid + c.test == ["the cat sat", "the dog ran", "a <unk> barked", "no end mark here"]
 
 
+def test_a_few_stray_blank_lines_do_not_glue_one_sentence_per_line_into_paragraphs(tmp_path):
+    lines = [f"the company said it would buy {i} shares" for i in range(1000)]
+    for k in (250, 500, 750):
+        lines[k] = ""
+    path = tmp_path / "ptb.txt"
+    path.write_text("\n".join(lines) + "\n")
+    c = load_corpus(path)
+    assert len(c.train) + len(c.valid) + len(c.test) == 997
+    assert (len(c.train), len(c.valid), len(c.test)) == (799, 99, 99)
+    # Split files follow the training file's layout: a test file with blank lines is read as lines too.
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    (folder / "train.txt").write_text("\n".join(lines[:200]) + "\n")
+    (folder / "valid.txt").write_text("one line\nanother line\n")
+    (folder / "test.txt").write_text("first line\n\nsecond line\nthird line\n")
+    assert load_corpus(folder).test == ["first line", "second line", "third line"]
+
+
 def test_crlf_and_byte_order_mark(tmp_path):
     path = tmp_path / "win.txt"
     path.write_bytes(b"\xef\xbb\xbfFirst one.\r\nSecond one.\r\nThird one.\r\n")

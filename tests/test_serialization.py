@@ -266,6 +266,21 @@ def test_an_entry_claiming_a_huge_shape_is_a_clear_error(tmp_path):
         cr.load(path)
 
 
+def test_damaged_zip_flags_are_a_clear_error(tmp_path):
+    path = tmp_path / "w.npz"
+    cr.save({"w": np.ones(3)}, path)
+    good = path.read_bytes()
+    directory = good.index(b"PK\x01\x02")  # the first central-directory record
+    # A flipped bit in the flags ("encrypted") and a damaged compression method: zipfile raises
+    # RuntimeError / NotImplementedError for these, which used to escape as tracebacks.
+    for offset, flip in ((directory + 8, 0x01), (directory + 10, 0x63)):
+        damaged = bytearray(good)
+        damaged[offset] ^= flip
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match=r"w\.npz is truncated or corrupted"):
+            cr.load(path)
+
+
 def test_shared_objects_are_fine(tmp_path):
     shared = [np.ones(2)]
     cr.save({"a": shared, "b": shared}, tmp_path / "f")

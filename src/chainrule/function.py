@@ -15,8 +15,8 @@ from .grad_mode import state
 # ``apply`` would cost more than the rest of a small op's bookkeeping.)
 Tensor = None
 
-# Names of the modules being run, innermost last; graph drawings use them to
-# collapse a model's ops per module. Kept here so recording costs one lookup.
+# The modules being run, innermost last; graph drawings use them to collapse a
+# model's ops per module. Kept here so recording costs one lookup.
 module_scope = []
 
 _new_tensor = object.__new__

@@ -103,11 +103,18 @@ def format_number(x, digits=4):
     return f"{x:.{digits}g}"
 
 
-def _module_kinds(names):
-    """Scope name -> module class name, when ``names`` is a Module (for the boxes' titles)."""
+def _module_paths(names):
+    """Module id -> its name in ``names`` ("hidden", "convs.0"), when ``names`` is a Module."""
     if not hasattr(names, "named_modules"):
         return {}
-    return {name or type(m).__name__: type(m).__name__ for name, m in names.named_modules()}
+    return {id(m): name for name, m in names.named_modules() if name}
+
+
+def _module_title(module, paths):
+    """A module box's first line: its name in the model and its class, or the class alone."""
+    kind = type(module).__name__
+    path = paths.get(id(module))
+    return kind if path is None else f"{path} ({kind})"
 
 
 def _name_table(names):
@@ -178,13 +185,15 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
     """
     order = nodes(root)
     table = _name_table(names)
-    kinds = _module_kinds(names)
+    paths = _module_paths(names)
     index = {id(t): i for i, t in enumerate(order)}
 
     def name_of(t):
         return table.get(id(t)) or t.name
 
     def scope_of(t):
+        """The module whose run recorded ``t``'s op (one box per module object, so two Linear
+        layers are two boxes), or None."""
         ctx = t._ctx
         return getattr(ctx, "scope", None) if (ctx is not None and collapse_modules) else None
 
@@ -212,15 +221,16 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
     if title:
         lines.append(f"  labelloc=t; label={_quote(title)};")
 
-    groups = {}  # scope -> {"ops": {op name: count}, "params": [labels]}
+    groups = {}  # module -> {"ops": {op name: count}, "params": [labels]}
     for t in order:
         scope = group_of.get(id(t))
         if scope is not None:
             info = groups.setdefault(scope, {"ops": {}, "params": []})
             if t._ctx is None:
                 label = name_of(t) or "parameter"
-                if label.startswith(scope + "."):
-                    label = label[len(scope) + 1:]
+                prefix = paths.get(id(scope), "") + "."
+                if label.startswith(prefix):
+                    label = label[len(prefix):]
                 info["params"].append(f"{label} {tuple(t.shape)}")
         if t._ctx is not None and scope_of(t) is not None:
             info = groups.setdefault(scope_of(t), {"ops": {}, "params": []})
@@ -228,8 +238,7 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
     group_ids = {scope: f"m{i}" for i, scope in enumerate(groups)}
     for scope, info in groups.items():
         ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in info["ops"].items())
-        title_line = scope if kinds.get(scope, scope) == scope else f"{scope} ({kinds[scope]})"
-        label = "\n".join([title_line, ops] + info["params"])
+        label = "\n".join([_module_title(scope, paths), ops] + info["params"])
         lines.append(f"  {group_ids[scope]} [shape=box, style=\"rounded,filled\", fillcolor=\"{_MODULE_FILL}\", "
                      f"label={_quote(label)}];")
 

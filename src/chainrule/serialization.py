@@ -166,6 +166,8 @@ def load(path):
             from None
     except RecursionError:  # a crafted structure record nested thousands deep
         raise ValueError(f"load: {path} has a structure record nested too deeply to be one of ours") from None
+    except RuntimeError as e:  # zipfile on damaged flags: "encrypted", "compression method not supported"
+        raise ValueError(f"load: {path} is truncated or corrupted ({type(e).__name__}: {e})") from e
 
 
 def _read_header(raw, path):

@@ -188,6 +188,7 @@ def _given_model_options(args):
 
 def _config(args, mode=None):
     from ..cnn.config import CNNConfig
+    from ..datasets.sources import saved_source
     embeddings = args.embeddings
     if embeddings is not None and embeddings.lower() == "none":
         embeddings = None
@@ -198,7 +199,7 @@ def _config(args, mode=None):
             raise CLIError(f"--embeddings {embeddings}: no such file, and not a named set (known: "
                            f"{', '.join(NAMED_VECTORS)}; or 'none')")
     settings = {name: getattr(args, name) for name in _SAME_NAMED if getattr(args, name) is not None}
-    settings.update(mode=mode or args.mode or CNNConfig.mode, embeddings=embeddings, lower=not args.cased,
+    settings.update(mode=mode or args.mode or CNNConfig.mode, embeddings=saved_source(embeddings), lower=not args.cased,
                     clitics=not args.keep_clitics, bucket=not args.no_bucket)
     if args.filters is not None:
         settings["filters"] = tuple(args.filters)
@@ -219,7 +220,9 @@ def _config(args, mode=None):
 
 
 def _data_spec(args):
-    return {"data": args.data, "label_column": args.label_column, "text_column": args.text_column,
+    from ..datasets.sources import saved_source
+    # A path is saved absolute, so that --resume and `cnn ngrams` find it from any directory.
+    return {"data": saved_source(args.data), "label_column": args.label_column, "text_column": args.text_column,
             "format": args.format}
 
 
@@ -359,7 +362,7 @@ def cmd_predict(args):
     classifier = _classifier(args.model)
     sentences = args.sentences
     if not sentences:
-        sentences = [line.rstrip("\n") for line in sys.stdin]
+        sentences = [line.rstrip("\r\n") for line in sys.stdin]
         sentences = [s for s in sentences if s.strip()]
     if not sentences:
         raise CLIError("no sentences to classify: give them as arguments or one per line on stdin")
@@ -397,12 +400,17 @@ def _ngram_texts(args):
         spec = {"data": args.data}
         if path.is_file() and path.suffix.lower() not in (".tsv", ".csv", ".ft", ".fasttext"):
             # A .txt file is plain sentences, one per line, unless its lines are fastText's
-            # "__label__x text" (their labels must not be read as words).
+            # "__label__x text" or label<TAB>text as `cnn train` reads it (labels are not words).
             from ..datasets.labelled import decode_utf8
-            lines = [s for s in decode_utf8(path.read_bytes(), str(path)).split("\n") if s.strip()]
-            if not lines or not lines[0].lstrip().startswith("__label__"):
-                return [s.rstrip("\r") for s in lines]
-            spec["format"] = "fasttext"
+            lines = [s.rstrip("\r") for s in decode_utf8(path.read_bytes(), str(path)).split("\n") if s.strip()]
+            if not lines:
+                raise CLIError(f"{path}: no sentences in the file")
+            if lines[0].lstrip().startswith("__label__"):
+                spec["format"] = "fasttext"
+            elif all("\t" in line for line in lines):
+                spec["format"] = "tsv"
+            else:
+                return lines
     else:
         try:
             spec = json.loads((Path(args.model) / RUN_FILE).read_text(encoding="utf-8"))["data"]

@@ -223,7 +223,6 @@ def _draw_model_graph(model, data, path):
     from .. import graph
     from ..tensor import Tensor
 
-    model._set_scope_names()
     model.eval()
     x = Tensor(data["x_train"][:8])
     loss = F.cross_entropy(model(x), data["y_train"][:8])

@@ -137,7 +137,7 @@ class TextClassifier:
             raise ValueError(f"{directory / MODEL_FILE} is not a chainrule TextCNN weights file")
         try:
             model.load_state_dict(payload["state"])
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, RuntimeError) as e:  # RuntimeError: missing keys or other shapes
             raise ValueError(f"{directory / MODEL_FILE} does not fit {config_path}: {e}") from None
         if len(vocab) != model.config["vocab_size"]:
             raise ValueError(f"{directory / VOCAB_FILE} has {len(vocab)} words but the model expects "

@@ -25,11 +25,14 @@ def top_ngrams(classifier, texts, top=5, batch_size=500, user_features=None):
     order of the output layer's inputs), ``width``, ``map`` (index within its
     width) and ``ngrams``, a list of (n-gram text, activation).
 
-    An n-gram is its window of token ids (what the filter sees; unknown words
-    are all ``<unk>``), scored by its strongest occurrence. Each batch's
+    An n-gram is its window of token ids and feature values (what the filter
+    sees; unknown words are all ``<unk>``), scored by its strongest
+    occurrence. Each batch's
     windows are grouped by n-gram first, so a frequent n-gram takes one
     place however often it occurs.
     """
+    if not len(texts):
+        raise ValueError("cnn ngrams: no sentences to look for n-grams in")
     model, encoder = classifier.model, classifier.encoder
     tokens = [toks[:encoder.max_len] for toks in encoder.tokenize(texts)]
     ids, feats = classifier.encode(texts, user_features, source="ngrams")
@@ -51,7 +54,7 @@ def top_ngrams(classifier, texts, top=5, batch_size=500, user_features=None):
                     a = np.where(valid[:, None, :], a, -np.inf)
                 flat = a.transpose(1, 0, 2).reshape(m, b * length)
                 unique, first, group = _ngram_groups(ids[part], model.filter_sizes[w], length, model.stride,
-                                                     model.padding)
+                                                     model.padding, None if feats is None else feats[part])
                 # Each n-gram's strongest activation in this batch, per filter: (M, n-grams of the batch).
                 order = np.argsort(group, kind="stable")
                 bounds = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
@@ -88,8 +91,12 @@ def top_ngrams(classifier, texts, top=5, batch_size=500, user_features=None):
     return report
 
 
-def _ngram_groups(ids, width, out_len, stride, padding):
+def _ngram_groups(ids, width, out_len, stride, padding, feats=None):
     """The distinct windows of ``ids`` (B, L) a filter of ``width`` reads, as in ``np.unique``.
+
+    With feature channels ``feats`` (B, L, F), a window is its ids and its
+    features: "Good film" and "good film" share ids but not the shape
+    feature, and so not their activation.
 
     Returns the distinct windows (as bytes-like keys), the first (sentence *
     out_len + position) of each, and each window's index into them, in row order.
@@ -97,10 +104,16 @@ def _ngram_groups(ids, width, out_len, stride, padding):
     left = (width - 1) // 2 if padding == "same" else int(padding)
     b, n = ids.shape
     right = max(0, (out_len - 1) * stride + width - left - n)
-    padded = np.pad(ids, ((0, 0), (left, right)))  # id 0 is <pad>, as the report shows
+    per_token = np.asarray(ids, dtype=np.int64)[:, :, None]
+    if feats is not None:  # the features' bits, exactly, next to the id
+        bits = np.ascontiguousarray(feats, dtype=np.float32).view(np.int32).astype(np.int64)
+        per_token = np.concatenate([per_token, bits], axis=2)
+    # id 0 is <pad>, as the report shows; padding has no features (zeros), as in the convolution.
+    padded = np.pad(per_token, ((0, 0), (left, right), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)[:, ::stride][:, :out_len]
-    rows = np.ascontiguousarray(windows.reshape(b * out_len, width))
-    raw = rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel()
+    size = windows.shape[2] * width
+    rows = np.ascontiguousarray(windows.reshape(b * out_len, size))
+    raw = rows.view(np.dtype((np.void, rows.dtype.itemsize * size))).ravel()
     unique, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
     return unique, first, inverse.ravel()
 

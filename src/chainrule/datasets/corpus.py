@@ -19,8 +19,9 @@ sentences (``layout``): ``"paragraphs"`` joins the lines of each block
 between blank lines and splits it into sentences; ``"lines"`` takes every
 line separately (one sentence per line, as in the Penn Treebank files,
 still split further at sentence ends inside a line); ``"auto"`` (default)
-picks ``"paragraphs"`` if the file has a blank line between two lines of
-text and ``"lines"`` if not (blank lines at the start or end don't count).
+picks ``"paragraphs"`` if blank lines between lines of text are common (at
+least one per 50 lines of text) and ``"lines"`` if not; in a folder of
+split files the training file decides for all three.
 
 Bad input raises :class:`DataError` naming the file and position: an empty
 file, a binary file (NUL byte), invalid UTF-8 (byte offset, line and column;
@@ -141,6 +142,8 @@ def _load_path(path, errors="strict", layout="auto"):
         return corpus_from_sentences(path.stem, sentences, info={"source": str(path)})
     split_files = _find_split_files(path)
     if split_files:
+        if layout == "auto":  # the training file decides, so that every split is read the same way
+            layout = guess_layout(read_text(split_files["train"], errors))
         splits = [read_sentences(split_files[s], errors, layout) for s in SPLITS]
         info = {"source": str(path), "split": "given by the files " + ", ".join(p.name for p in split_files.values())}
         return make_corpus(path.name, *splits, info=info)
@@ -186,11 +189,26 @@ def read_text(path, errors="strict"):
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         bad = data[e.start:e.end]
         raise DataError(f"{path}: invalid UTF-8 at byte offset {e.start} (line {line}, column {column}: "
-                        f"byte {bad!r}); convert the file to UTF-8, or pass errors='replace' to read it "
-                        f"with U+FFFD in place of bad bytes") from None
+                        f"byte {bad!r}); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8), or in "
+                        f"Python read it with load_corpus(path, errors='replace'), which puts U+FFFD in "
+                        f"place of bad bytes") from None
     if not text.strip():
         raise DataError(f"{path}: empty corpus (the file holds no text)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def guess_layout(text):
+    """``"paragraphs"`` if blank lines separate the text into blocks, ``"lines"`` if not.
+
+    Blocks need blank lines to be common: at least one per 50 lines of text
+    (prose wrapped into paragraphs has one every few lines). A few stray blank
+    lines in a file of one sentence per line would otherwise glue its
+    sentences into a handful of "paragraphs". Blank lines at the start or end
+    separate nothing and do not count.
+    """
+    inner = text.strip().split("\n")
+    blank = sum(not ln.strip() for ln in inner)
+    return "paragraphs" if blank and blank * 50 >= len(inner) - blank else "lines"
 
 
 def read_sentences(path, errors="strict", layout="auto"):
@@ -198,9 +216,7 @@ def read_sentences(path, errors="strict", layout="auto"):
     text = read_text(path, errors)
     lines = text.split("\n")
     if layout == "auto":
-        # Only blank lines between text count: one at the start or end separates nothing.
-        inner = text.strip().split("\n")
-        layout = "paragraphs" if any(not ln.strip() for ln in inner) else "lines"
+        layout = guess_layout(text)
     if layout == "lines":
         units = lines
     else:

@@ -41,8 +41,9 @@ The user's data (``load_labelled(path)``):
   span lines).
 * **fastText** lines, ``__label__pos the text ...`` (detected from the
   first line, or ``format="fasttext"``). One label per line.
-* A **folder** holding ``train.*`` and ``test.*`` (and optionally ``dev.*``)
-  files in those formats is a fixed split.
+* A **folder** holding ``train.*`` and ``test.*`` (and optionally ``dev.*``,
+  also named ``valid.*`` or ``validation.*``) files in those formats is a
+  fixed split.
 
 Bad input raises ``DataError`` (a ValueError) naming the file and line: an
 empty line, a missing label column, an empty text or label, a non-UTF-8 byte
@@ -52,6 +53,7 @@ import bz2
 import csv
 import io
 import tarfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +68,8 @@ VADER_FILE = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 
 FASTTEXT_PREFIX = "__label__"
 SPLIT_NAMES = ("train", "dev", "test")
+# Other names a folder's dev file goes by (as for corpora).
+DEV_ALIASES = ("valid", "validation")
 DATA_SUFFIXES = (".tsv", ".csv", ".txt", ".ft", ".fasttext")
 
 
@@ -193,8 +197,25 @@ def load_labelled(name_or_path, label_column=None, text_column=None, format=None
         else:
             data = LabelledData(path.stem, read_labelled_file(path, **options))
         data.info = _info(data.train, source=str(path), dev=data.dev, test=data.test)
+        _warn_if_columns_look_wrong(data.train)
     check_classes(data.train)
     return data
+
+
+def _warn_if_columns_look_wrong(split):
+    """Warn about the two ways a table's columns are usually misread: a header taken for an example
+    (its "label" occurs nowhere else), and label and text columns swapped (most labels unique)."""
+    counts = {}
+    for label in split.labels:
+        counts[label] = counts.get(label, 0) + 1
+    singletons = sum(c == 1 for c in counts.values())
+    if len(counts) > 20 and singletons > len(counts) / 2:
+        warnings.warn(f"{split.source}: {singletons:,} of {len(counts):,} labels occur once; are the label and "
+                      f"text columns swapped? (choose them with --label-column/--text-column)", stacklevel=3)
+    elif len(split) >= 10 and counts[split.labels[0]] == 1 and split.lines[0] == 1:
+        warnings.warn(f"{split.source} line 1: its label {split.labels[0]!r} occurs nowhere else; if line 1 is a "
+                      f"header, name the columns (--label-column NAME --text-column NAME) so it is skipped",
+                      stacklevel=3)
 
 
 def check_classes(split):
@@ -217,10 +238,12 @@ def read_labelled_file(path, label_column=None, text_column=None, format=None):
     text = decode_utf8(raw, str(path))
     if format is None:
         first = next((line for line in text.splitlines() if line.strip()), "")
-        if first.lstrip().startswith(FASTTEXT_PREFIX):
+        if path.suffix.lower() == ".csv":
+            format = "csv"  # a CSV says so by its name, even if a label is spelled __label__x
+        elif first.lstrip().startswith(FASTTEXT_PREFIX):
             format = "fasttext"
         else:
-            format = "csv" if path.suffix.lower() == ".csv" else "tsv"
+            format = "tsv"
     if format == "fasttext":
         split = _read_fasttext(text, str(path))
     elif format in ("tsv", "csv"):
@@ -256,9 +279,18 @@ def _rows(text, source, format):
                 raise DataError(f"{source} line {number}: empty line (every line must hold one example)")
             yield number, line.split("\t")
         return
-    reader = csv.reader(io.StringIO("\n".join(lines), newline=""))
+    # strict: an unclosed quote is an error instead of swallowing the rows after it into one text.
+    reader = csv.reader(io.StringIO("\n".join(lines), newline=""), strict=True)
     start = 1
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(f"{source} line {start}: bad CSV quoting ({e}); a quoted field must end with a quote "
+                            f"followed by a comma or the line's end, and a quote inside one is written twice "
+                            f"(lines {start}-{reader.line_num} were read as this record)") from None
         if not fields or all(not f.strip() for f in fields):
             raise DataError(f"{source} line {start}: empty line (every line must hold one example)")
         yield start, fields
@@ -297,12 +329,26 @@ def _read_table(text, source, format, label_column, text_column):
     ti = _column(text_column, header, "text", 1, source, "text")
     texts, labels, lines = [], [], []
     records = rows if header is not None else _chain(first, rows)
+    separator = "tab" if format == "tsv" else "comma"
+    # No row is wider than the header, or than the first row when columns are chosen by index, or
+    # than label + text by default: a wider one would lose the part of its text after an unquoted
+    # comma (or a tab) without a word. Empty fields at the end do not count.
+    if header is not None:
+        width, where = _width(header), "the header has"
+    elif label_column is None and text_column is None:
+        width, where = 2, "label and text make"
+    else:
+        width, where = _width(first[1]), "the first row has"
     for number, fields in records:
         need = max(li, ti) + 1
         if len(fields) < need:
             raise DataError(f"{source} line {number}: expected at least {need} "
-                            f"{'tab' if format == 'tsv' else 'comma'}-separated columns (label in column {li}, "
+                            f"{separator}-separated columns (label in column {li}, "
                             f"text in column {ti}), found {len(fields)}: is the label column missing?")
+        if _width(fields) > width:
+            fix = "quote the text" if format == "csv" else "a text cannot hold a tab"
+            raise DataError(f"{source} line {number}: {_width(fields)} {separator}-separated columns, but {where} "
+                            f"{width}; the text would be cut at the extra {separator} ({fix})")
         label, sentence = fields[li].strip(), fields[ti].strip()
         if not label:
             raise DataError(f"{source} line {number}: empty label (column {li})")
@@ -312,6 +358,14 @@ def _read_table(text, source, format, label_column, text_column):
         labels.append(label)
         lines.append(number)
     return LabelledSplit(texts, labels, source, lines)
+
+
+def _width(fields):
+    """The number of fields, not counting empty ones at the end (a trailing tab or comma)."""
+    n = len(fields)
+    while n and not fields[n - 1].strip():
+        n -= 1
+    return n
 
 
 def _chain(first, rest):
@@ -344,10 +398,11 @@ def _read_fasttext(text, source):
 def _split_files(folder):
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.stem in SPLIT_NAMES and path.suffix.lower() in DATA_SUFFIXES:
-            if path.stem in files:
-                raise DataError(f"{folder}: two {path.stem} files ({files[path.stem].name}, {path.name}); keep one")
-            files[path.stem] = path
+        name = "dev" if path.stem in DEV_ALIASES else path.stem
+        if path.is_file() and name in SPLIT_NAMES and path.suffix.lower() in DATA_SUFFIXES:
+            if name in files:
+                raise DataError(f"{folder}: two {name} files ({files[name].name}, {path.name}); keep one")
+            files[name] = path
     missing = [name for name in ("train", "test") if name not in files]
     if missing:
         present = sorted(p.name for p in folder.iterdir())

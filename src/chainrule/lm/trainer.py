@@ -26,10 +26,10 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 from .. import functional as F
 from .. import optim, rng
+from ..datasets.sources import saved_source
 from ..models.nplm import NeuralLM
 from ..models.perplexity import Score, exp_mean_nll
 from ..train.checkpoint import CheckpointNotFoundError, RunDir, load_checkpoint, restore, save_checkpoint
@@ -159,7 +159,7 @@ def evaluate_model(model, data, split, batch_size=2048):
 def saved_corpus(corpus):
     """The corpus as a run saves it: a file or folder as an absolute path, so that `lm eval` and
     `--resume` find the text from any directory; a named corpus as it is."""
-    return str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
+    return saved_source(corpus)
 
 
 def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_progress=None, resumable=True):

@@ -63,7 +63,6 @@ class NeuralLM(nn.Module):
         if self.direct is not None:
             nn.init.zeros_(self.direct.weight)
         self.dropout = nn.Dropout(dropout)
-        self._set_scope_names()
 
     @staticmethod
     def check_tie(emb_dim, hidden, freeze):

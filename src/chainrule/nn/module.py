@@ -23,7 +23,6 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())  # name -> persistent (saved in state_dict)
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_scope_name", type(self).__name__)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -83,8 +82,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        # The scope lets graph drawings collapse the ops each module made.
-        module_scope.append(self._scope_name)
+        # The scope lets graph drawings collapse the ops each module made (graph.py names it).
+        module_scope.append(self)
         try:
             return self.forward(*args, **kwargs)
         finally:
@@ -159,10 +158,6 @@ class Module:
             child.apply(fn)
         fn(self)
         return self
-
-    def _set_scope_names(self):
-        for name, module in self.named_modules():
-            object.__setattr__(module, "_scope_name", name or type(module).__name__)
 
     # ----------------------------------------------------------------- modes
     def train(self, mode=True):
