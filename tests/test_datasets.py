@@ -362,7 +362,7 @@ def test_sqlite_read_only_with_uri_characters_in_the_path(tmp_path):
 @pytest.mark.slow
 def test_kjv(tmp_cache):
     c = load_corpus("kjv")
-    assert (len(c.train), len(c.valid), len(c.test)) == (21969, 3844, 2851)
+    assert (len(c.train), len(c.valid), len(c.test)) == (21971, 3844, 2852)
     assert c.train[0] == "In the beginning God created the heavens and the earth."
     assert c.valid[0].startswith("Now there was a certain man of Ramathaimzophim")   # 1 Samuel 1:1
     assert c.test[0].startswith("Now it came to pass after the death of Saul")        # 2 Samuel 1:1
@@ -379,7 +379,7 @@ def test_kjv(tmp_cache):
 def test_austen():
     pytest.importorskip("rdata")
     c = load_corpus("austen")
-    assert (len(c.train), len(c.valid), len(c.test)) == (24330, 3534, 3555)
+    assert (len(c.train), len(c.valid), len(c.test)) == (24335, 3538, 3559)
     assert c.train[0] == "The family of Dashwood had long been settled in Sussex."
     assert c.valid[0].startswith("No one who had ever seen Catherine Morland in her infancy")
     assert c.test[0].startswith("Sir Walter Elliot, of Kellynch Hall, in Somersetshire")

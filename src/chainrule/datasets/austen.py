@@ -17,8 +17,8 @@ into sentences.
 Split by novel: train on *Sense and Sensibility*, *Pride and Prejudice*,
 *Mansfield Park* and *Emma*; validate on *Northanger Abbey*; test on
 *Persuasion*. Sizes (tokens by :func:`chainrule.text.tokenize`, punctuation
-included): train 664,874 / valid 91,203 / test 97,365; sentences 24,330 /
-3,534 / 3,555; white-space separated words 556,620 / 76,866 / 83,229.
+included): train 664,874 / valid 91,203 / test 97,365; sentences 24,335 /
+3,538 / 3,559; white-space separated words 556,620 / 76,866 / 83,229.
 """
 import re
 

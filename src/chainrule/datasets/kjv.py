@@ -16,8 +16,8 @@ books 1-66 in canonical order (Genesis ... Revelation), book n goes to
 * **train** otherwise (54 books).
 
 Sizes (tokens by :func:`chainrule.text.tokenize`, punctuation included):
-train 745,172 / valid 89,288 / test 79,060 (82/10/9%); sentences 21,969 /
-3,844 / 2,851; white-space separated words 644,563 / 76,872 / 68,195.
+train 745,172 / valid 89,288 / test 79,060 (82/10/9%); sentences 21,971 /
+3,844 / 2,852; white-space separated words 644,563 / 76,872 / 68,195.
 """
 import re
 import sqlite3
