@@ -268,6 +268,21 @@ def test_pip_download_verifies_and_caches(tmp_cache, monkeypatch):
     assert again.read_bytes() == payload and len(calls) == 3
 
 
+def test_a_stray_file_in_the_cache_is_left_alone_and_the_good_download_found(tmp_cache, monkeypatch):
+    import hashlib
+    payload = b"pretend wheel"
+    good = hashlib.sha256(payload).hexdigest()
+    calls = []
+    monkeypatch.setattr(fetch.subprocess, "run", fake_pip(payload, calls))
+    path = pip_download("fake==1.0", sha256=good)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by all, as a shared cache needs
+    stray = path.parent / "README"  # sorts before the wheel's name
+    stray.write_text("notes")
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("downloaded again"))
+    assert pip_download("fake==1.0", sha256=good) == path
+    assert stray.read_text() == "notes"
+
+
 def test_pip_asks_for_the_pinned_hash(tmp_cache, monkeypatch):
     seen = []
 

@@ -53,20 +53,30 @@ def sha256_file(path):
 _ACCEPTED = ".accepted.sha256"
 
 
+# What pip download and apt-get download leave: the only files _cached considers.
+_DOWNLOAD_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".deb")
+# mkstemp makes files only their owner can read; a cache may be shared, as any download would be.
+_FILE_MODE = 0o644
+
+
 def _cached(sha256):
     """The cached download with this pin, checked again (a copy cut short is deleted, to be fetched anew), or None."""
     if not sha256:
         return None
     folder = cache_dir() / "downloads" / sha256[:16]
-    files = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
-    if not files:
-        return None
+    # Only files of the kinds this module downloads: anything else someone put there is left alone.
+    files = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")
+                   and p.name.endswith(_DOWNLOAD_SUFFIXES))
     accepted = folder / _ACCEPTED
     expected = {sha256} | ({accepted.read_text().strip()} if accepted.is_file() else set())
-    if sha256_file(files[0]) in expected:
-        return files[0]
-    warnings.warn(f"{files[0]} is damaged (its SHA-256 is not the pinned one); fetching it again", stacklevel=3)
-    files[0].unlink(missing_ok=True)
+    damaged = []
+    for path in files:
+        if sha256_file(path) in expected:
+            return path
+        damaged.append(path)
+    for path in damaged:
+        warnings.warn(f"{path} is damaged (its SHA-256 is not the pinned one); fetching it again", stacklevel=3)
+        path.unlink(missing_ok=True)
     return None
 
 
@@ -85,6 +95,7 @@ def _store(downloaded, pin, actual):
         shutil.copyfile(downloaded, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -227,6 +238,7 @@ def extract_member(archive, member):
                 shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
