@@ -232,8 +232,10 @@ def test_zero_grad():
     model = nn.Linear(2, 2)
     model(cr.ones(1, 2)).sum().backward()
     assert model.weight.grad is not None
+    held = model.weight.grad
     model.zero_grad(set_to_none=False)
     np.testing.assert_array_equal(model.weight.grad, 0)
+    assert model.weight.grad is held  # in place, as in PyTorch
     model.zero_grad()
     assert model.weight.grad is None and model.bias.grad is None
 
@@ -296,6 +298,28 @@ def test_buffers():
     np.testing.assert_array_equal(model.mean, [3.0, 4.0])
     with pytest.raises(KeyError, match="already exists"):
         model.register_buffer("weight", np.zeros(1))
+    model.mean = None  # a buffer set to None is not listed, as in PyTorch
+    assert [n for n, _ in model.named_buffers()] == ["scratch"]
+
+
+def test_registration_cannot_leave_a_module_half_replaced():
+    outer = nn.Sequential()
+    outer.sub = nn.Linear(2, 2)
+    outer.register_buffer("mask", np.ones(2))
+    for name in ("sub", "mask"):
+        with pytest.raises(KeyError, match=f"attribute '{name}' already exists"):
+            outer.register_parameter(name, None)
+    assert [n for n, _ in outer.named_parameters()] == ["sub.weight", "sub.bias"] and outer.sub is not None
+    # A Module over a Parameter is refused (it would leave the parameter listed and trained).
+    layer = nn.Linear(1, 1)
+    with pytest.raises(TypeError, match="parameter 'bias'"):
+        layer.bias = nn.Linear(1, 1)
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_flatten_of_an_empty_batch():
+    assert nn.Flatten()(cr.zeros(0, 3, 4)).shape == (0, 12)
+    assert nn.Flatten(0, 1)(cr.zeros(2, 0, 4)).shape == (0, 4)
 
 
 # ----------------------------------------------------------------- state dicts

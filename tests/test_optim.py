@@ -139,9 +139,10 @@ def test_update_is_in_place_without_a_graph():
 def test_zero_grad():
     p = nn.Parameter(np.ones(3, dtype=np.float32))
     opt = optim.SGD([p], lr=0.1)
-    p.grad = np.ones(3, dtype=np.float32)
+    p.grad = held = np.ones(3, dtype=np.float32)
     opt.zero_grad(set_to_none=False)
     assert np.array_equal(p.grad, np.zeros(3))
+    assert p.grad is held  # zeroed in place, as grad.zero_() does: code holding the array sees it
     opt.zero_grad()
     assert p.grad is None
 
@@ -265,6 +266,38 @@ def test_clip_grad_norm_edge_cases():
     p.grad = np.array([np.inf, 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         optim.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_inf_norm_sees_a_nan_in_any_gradient():
+    # Python's max(2.0, nan) is 2.0: a NaN after the first gradient used to be missed.
+    for second in ([np.nan, 1.0], [3.0, np.nan]):
+        ours = [nn.Parameter(np.zeros(2, dtype=np.float32)) for _ in range(2)]
+        theirs = [torch.zeros(2, requires_grad=True) for _ in range(2)]
+        for p, t, g in zip(ours, theirs, ([1.0, 2.0], second)):
+            p.grad = np.array(g, dtype=np.float32)
+            t.grad = torch.tensor(g)
+        total = optim.clip_grad_norm_(ours, 1.0, norm_type=math.inf)
+        expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type=math.inf)
+        assert math.isnan(total) and math.isnan(expected.item())
+        for p, t in zip(ours, theirs):
+            np.testing.assert_array_equal(p.grad, t.grad.numpy())
+        with pytest.raises(RuntimeError, match="non-finite"):
+            optim.clip_grad_norm_(ours, 1.0, norm_type=math.inf, error_if_nonfinite=True)
+
+
+def test_exponential_lr_resumed_with_last_epoch_keeps_the_rate():
+    def run(lib_sgd, lib_exp, make_param):
+        opt = lib_sgd([make_param()], lr=1.0)
+        sched = lib_exp(opt, gamma=0.5)
+        for _ in range(3):
+            opt.step()
+            sched.step()
+        before = opt.param_groups[0]["lr"]
+        resumed = lib_exp(opt, gamma=0.5, last_epoch=3)  # the optimizer's state is already loaded
+        return before, opt.param_groups[0]["lr"], resumed.get_last_lr()[0]
+    ours = run(optim.SGD, lr_scheduler.ExponentialLR, lambda: nn.Parameter(np.zeros(1, dtype=np.float32)))
+    theirs = run(torch.optim.SGD, torch.optim.lr_scheduler.ExponentialLR, lambda: torch.zeros(1, requires_grad=True))
+    assert ours == theirs == (0.125, 0.125, 0.125)
 
 
 def test_clip_grad_norm_of_float16_gradients_does_not_overflow():
@@ -443,3 +476,11 @@ def test_exponential_moving_average_keeps_each_parameters_precision():
     ema.update()
     ema.update()
     assert np.isfinite(ema.shadow[1]).all() and ema.shadow[1][0] == pytest.approx(2e5)
+
+
+@pytest.mark.parametrize("make", [lambda p: optim.Adagrad([p], lr=0.1), lambda p: optim.Adadelta([p])])
+def test_a_table_of_width_zero_steps(make):
+    p = nn.Parameter(np.zeros((2048, 0), dtype=np.float32))  # the lazy-row scan reduced over an empty axis
+    p.grad = np.zeros((2048, 0), dtype=np.float32)
+    make(p).step()
+    assert p.data.shape == (2048, 0)

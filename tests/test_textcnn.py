@@ -142,6 +142,17 @@ def test_k_max_pool_keeps_order_and_routes_gradient():
         k_max_pool1d(x, 6)
 
 
+def test_k_max_pool_keeps_a_nan_and_the_earliest_of_tied_values():
+    assert k_max_pool1d(cr.tensor([[[1.0, np.nan, 3.0, 2.0]]]), 2).data.tolist()[0][0][1] == 3.0
+    assert np.isnan(k_max_pool1d(cr.tensor([[[1.0, np.nan, 3.0, 2.0]]]), 2).data[0, 0, 0])
+    # [2, 3, 2, 1], k=2: 3 and the first 2, in sentence order.
+    x = cr.tensor([[[2.0, 3.0, 2.0, 1.0]] * 64], requires_grad=True)
+    y = k_max_pool1d(x, 2)
+    assert (y.data == np.array([2.0, 3.0])).all()
+    y.sum().backward()
+    assert (x.grad == np.array([1.0, 1.0, 0.0, 0.0])).all()
+
+
 def test_padding_row_stays_zero_and_gets_no_gradient():
     cr.manual_seed(5)
     model = TextCNN(20, 2, embed_dim=4, filter_sizes=(2,), num_maps=3, dropout=0.0)

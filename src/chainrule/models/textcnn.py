@@ -49,7 +49,10 @@ class KMaxPool1d(Function):
         length = x.shape[-1]
         if not 1 <= k <= length:
             raise ValueError(f"k-max pooling: k={k} needs 1 <= k <= length, but the length is {length}")
-        idx = np.argpartition(-x, k - 1, axis=-1)[..., :k]
+        # A stable sort of the values, largest first with NaN above all (as max pooling and torch.topk
+        # keep a NaN): of tied values the earliest win, so the result does not depend on the sort.
+        key = np.where(np.isnan(x), -np.inf, -x)
+        idx = np.argsort(key, axis=-1, kind="stable")[..., :k]
         idx.sort(axis=-1)  # sentence order, not value order
         self.idx, self.shape = idx, x.shape
         return np.take_along_axis(x, idx, axis=-1)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..function import module_scope
 from ..tensor import Tensor
+from ..optim.optimizer import zero_grad_in_place
 from .parameter import Parameter
 
 #: What ``load_state_dict`` returns, as in PyTorch.
@@ -33,7 +34,7 @@ class Module:
             self._modules.pop(name, None)
             self._buffers.pop(name, None)
             self._parameters[name] = value
-        elif isinstance(value, Module):
+        elif isinstance(value, Module) and name not in self._parameters:
             self._parameters.pop(name, None)
             self._buffers.pop(name, None)
             self._modules[name] = value
@@ -64,6 +65,9 @@ class Module:
         self._buffers[name] = bool(persistent)
 
     def register_parameter(self, name, param):
+        if hasattr(self, name) and name not in self._parameters:
+            # As in PyTorch: a submodule, buffer or attribute of that name would be left half-replaced.
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
         if param is None:
             self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
@@ -146,7 +150,9 @@ class Module:
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mod_name, module in modules:
             for name in module._buffers:
-                yield (f"{mod_name}.{name}" if mod_name else name), getattr(module, name)
+                value = getattr(module, name)
+                if value is not None:  # a buffer set to None is left out, as in PyTorch
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
@@ -176,7 +182,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = np.zeros_like(p.data)
+                zero_grad_in_place(p)
 
     def requires_grad_(self, flag=True):
         for p in self.parameters():

@@ -25,7 +25,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return np.float32(0.0)
     if norm_type == math.inf:
-        total = max(np.abs(g).max() if g.size else 0.0 for g in grads)
+        # np.max, not Python's max: max(2.0, nan) is 2.0, which would hide a NaN in any gradient but the first.
+        total = np.max([np.abs(g).max() if g.size else 0.0 for g in grads])
     else:
         # Summed in at least float32: float16 squares overflow at 256 (PyTorch accumulates in float32 too).
         per_grad = [np.linalg.norm(g.reshape(-1).astype(np.promote_types(g.dtype, np.float32), copy=False),

@@ -31,7 +31,11 @@ class LRScheduler:
                                    f"last_epoch={last_epoch}; load the optimizer's state first")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        # The constructor's step only records the rates (as PyTorch's _initial_step): a schedule resumed
+        # with last_epoch=N after loading the optimizer must not take an extra step of its own.
+        self._is_initial = True
         self.step()
+        self._is_initial = False
 
     def get_lr(self):  # pragma: no cover - interface
         raise NotImplementedError
@@ -80,7 +84,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch == 0:
+        if self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 

@@ -85,7 +85,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = np.zeros_like(p.data)
+                    zero_grad_in_place(p)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss if one is given."""
@@ -188,7 +188,8 @@ def nonzero_rows(grad):
     nonzero, so such rows take the ordinary update. None (update every row)
     also for small, non-contiguous or non-2-D gradients, or with ``LAZY_ROWS`` off.
     """
-    if (not LAZY_ROWS or grad.ndim != 2 or grad.shape[0] < LAZY_MIN_ROWS or not grad.flags.c_contiguous
+    if (not LAZY_ROWS or grad.ndim != 2 or grad.shape[0] < LAZY_MIN_ROWS or grad.shape[1] == 0
+            or not grad.flags.c_contiguous
             or grad.itemsize not in (2, 4, 8)):
         return None
     used = np.flatnonzero(grad.view(np.dtype(f"u{grad.itemsize}")).max(axis=1))
@@ -252,3 +253,11 @@ def weight_decayed(grad, p, weight_decay):
 def check_non_negative(name, value):
     if not value >= 0:
         raise ValueError(f"invalid {name}: {value} (must be >= 0)")
+
+
+def zero_grad_in_place(p):
+    """Zero ``p.grad`` itself, as PyTorch's ``grad.zero_()`` does: code holding the array sees the zeros."""
+    if p.grad.flags.writeable:
+        p.grad.fill(0)
+    else:
+        p.grad = np.zeros_like(p.grad)
