@@ -229,8 +229,7 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
             if t._ctx is None:
                 label = name_of(t) or "parameter"
                 prefix = paths.get(id(scope), "") + "."
-                if label.startswith(prefix):
-                    label = label[len(prefix):]
+                label = label.removeprefix(prefix)
                 info["params"].append(f"{label} {tuple(t.shape)}")
         if t._ctx is not None and scope_of(t) is not None:
             info = groups.setdefault(scope_of(t), {"ops": {}, "params": []})

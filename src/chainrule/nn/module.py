@@ -10,8 +10,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..function import module_scope
-from ..tensor import Tensor
 from ..optim.optimizer import zero_grad_in_place
+from ..tensor import Tensor
 from .parameter import Parameter
 
 #: What ``load_state_dict`` returns, as in PyTorch.
