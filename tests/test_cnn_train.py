@@ -6,7 +6,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.cnn import CNNConfig, TextClassifier, train_textcnn
-from chainrule.cnn.baseline import train_bow
+from chainrule.cnn.baseline import BowConfig, train_bow
 from chainrule.cnn.compare import compare, format_table
 from chainrule.cnn.crossval import cross_validate, kfold_indices
 from chainrule.cnn.data import TextEncoder, pretrained_matrix, token_features
@@ -458,6 +458,26 @@ def test_compare_runs_every_model_on_the_same_folds():
     for _, r in rows:
         assert [f["test_examples"] for f in r.folds] == [40, 40]
     assert "CNN-static" in format_table(rows)
+    assert "+-" in format_table(rows)  # two folds: a spread
+    # One fold has no spread to show: "+- 0.00%" would read as a measured zero.
+    one = compare(data, fast(epochs=1), k=3, modes=("rand",), max_folds=1, show_progress=False,
+                  log=lambda s: None, bow_config=BowConfig(epochs=1))
+    assert "+-" not in format_table(one)
+
+
+def test_the_demo_comparison_passes_its_epochs_to_the_baseline(monkeypatch):
+    import chainrule.cnn.compare as compare_module
+    seen = {}
+
+    def fake_compare(data, config, k, modes, max_folds, log, bow_config):
+        seen.update(cnn=config.epochs, bow=bow_config.epochs)
+        return []
+    monkeypatch.setattr(compare_module, "compare", fake_compare)
+    monkeypatch.setattr("chainrule.datasets.labelled.load_labelled", lambda name: None)
+    compare_module.demo_run(epochs=1)
+    assert seen == {"cnn": 1, "bow": 1}
+    compare_module.demo_run()
+    assert seen == {"cnn": 4, "bow": BowConfig.epochs}
 
 
 def test_length_buckets_partition_each_epoch_and_resume():

@@ -51,3 +51,20 @@ def test_mismatched_token_counts_are_an_error():
         mix_log_probs(np.zeros(3), np.zeros(4), 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         Mixture(1.5)
+
+
+def test_tuning_refuses_a_tolerance_that_never_ends_and_nan():
+    a, b = np.log([0.5, 0.2]), np.log([0.1, 0.4])
+    for tol in (0, -1e-3):
+        with pytest.raises(ValueError, match="tol must be positive"):
+            tune_weight(a, b, tol=tol)
+    with pytest.raises(ValueError, match="NaN"):
+        tune_weight([np.nan, -1.0, -1.0], [-2.0, -3.0, -3.0])
+
+
+def test_a_token_both_models_rule_out_does_not_decide_the_weight():
+    # Both give the first token probability 0: every weight's NLL is inf, and the weight used to be 0.
+    a, b = [-np.inf, -1.0, -5.0], [-np.inf, -3.0, -0.1]
+    weight, nll = tune_weight(a, b)
+    expected, _ = tune_weight(a[1:], b[1:])
+    assert weight == expected and 0 < weight < 1 and nll == np.inf

@@ -208,3 +208,17 @@ def test_standardizer_errors():
         Standardizer().fit(np.array([[1.0, 2.0], [np.nan, 1.0]]))
     with pytest.raises(KeyError, match="scale"):
         Standardizer().load_state_dict({"mean": np.zeros(2)})
+
+
+def test_empty_results_and_unfitted_featurizer_say_what_is_wrong():
+    from chainrule.cnn.baseline import BowConfig, train_bow
+    from chainrule.datasets.labelled import LabelledSplit
+    from chainrule.models.bow import NgramFeaturizer
+    from chainrule.models.perplexity import Score
+    with pytest.raises(ValueError, match="mean NLL of no tokens"):
+        Score.zero().mean_nll
+    with pytest.raises(RuntimeError, match="call fit"):
+        NgramFeaturizer().num_features
+    train = LabelledSplit(["good film", "bad film"] * 5, ["pos", "neg"] * 5, "t.tsv")
+    with pytest.raises(ValueError, match="dev split is empty"):
+        train_bow(train, BowConfig(epochs=1), dev=LabelledSplit([], [], "d.tsv"))

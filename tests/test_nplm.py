@@ -133,6 +133,10 @@ def test_bad_context_shape_is_reported():
     model = NeuralLM(10, 3, emb_dim=2, hidden=2)
     with pytest.raises(ValueError, match=r"\(batch, 3\).*\(4, 2\)"):
         model(np.zeros((4, 2), dtype=np.int64))
+    # A negative target used to wrap to the last word; one past the end was a bare IndexError.
+    for bad in (-1, 10):
+        with pytest.raises(ValueError, match=f"target id {bad} is outside the vocabulary of 10 words"):
+            model.log_probs([[1, 2, 3]], [bad])
 
 
 def test_state_dict_round_trip_and_config():

@@ -218,6 +218,23 @@ def test_from_config_round_trip():
     assert not clone.static_embedding.weight.requires_grad
 
 
+def test_a_negative_padding_idx_still_masks_the_padding():
+    cr.manual_seed(0)
+    model = TextCNN(30, 2, embed_dim=6, num_maps=4, dropout=0.0, padding_idx=-1).eval()
+    alone = np.full((1, 5), 29)
+    alone[0] = [3, 4, 5, 6, 7]
+    batch_of_two = np.full((2, 12), 29)
+    batch_of_two[0, :5] = [3, 4, 5, 6, 7]
+    batch_of_two[1] = np.arange(1, 13)
+    assert model.lengths_of(batch_of_two).tolist() == [5, 12]
+    np.testing.assert_allclose(model(alone).data[0], model(batch_of_two).data[0], rtol=1e-6, atol=1e-7)
+
+
+def test_embed_dim_defaults_to_the_vectors_width_or_kims_300():
+    assert TextCNN(10, 2, mode="non-static", vectors=np.zeros((10, 50))).config["embed_dim"] == 50
+    assert TextCNN(10, 2).config["embed_dim"] == 300
+
+
 @pytest.mark.parametrize("pool,padding", [("max", 0), ("avg", 1), ("kmax", "same")])
 def test_extra_padding_changes_nothing(pool, padding):
     cr.manual_seed(8)

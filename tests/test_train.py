@@ -712,3 +712,13 @@ def test_graceful_interrupt_leaves_an_ignored_signal_ignored():
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_negative_seed_works_everywhere_as_in_manual_seed():
+    # manual_seed takes -1 as torch does (its 64-bit two's complement); NumPy refuses negative seeds,
+    # so the samplers used to fail on their first epoch.
+    from chainrule.rng import numpy_seed
+    assert numpy_seed(-1) == 2**64 - 1 and numpy_seed(5) == 5
+    sampler = BatchSampler(10, 4, seed=-1)
+    assert sorted(np.concatenate(list(sampler))) == list(range(10))
+    assert [b.tolist() for b in BatchSampler(10, 4, seed=-1)] == [b.tolist() for b in BatchSampler(10, 4, seed=2**64 - 1)]

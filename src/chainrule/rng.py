@@ -10,10 +10,16 @@ _generator = np.random.default_rng()
 
 def manual_seed(seed):
     global _generator
-    if isinstance(seed, (int, np.integer)) and seed < 0:
-        seed = int(seed) % 2**64  # as torch.manual_seed: a negative seed is its 64-bit two's complement
-    _generator = np.random.default_rng(seed)
+    _generator = np.random.default_rng(numpy_seed(seed))
     return _generator
+
+
+def numpy_seed(seed):
+    """``seed`` as NumPy accepts it: a negative integer becomes its 64-bit two's complement, as
+    ``torch.manual_seed`` takes it (NumPy refuses negative seeds); anything else is unchanged."""
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        return int(seed) % 2**64
+    return seed
 
 
 def generator():

@@ -60,6 +60,8 @@ def train_bow(train, config=None, *, dev=None, test=None):
     if dev is None:
         keep, held = dev_indices(len(train), config.dev_fraction, config.seed, train.source)
         train, dev = train.subset(keep), train.subset(held)
+    if not len(dev):
+        raise ValueError(f"{dev.source}: the dev split is empty; the baseline picks its epoch on it")
     featurizer = NgramFeaturizer(config.n, config.min_count, config.lower)
     train_tokens = [cnn_tokenize(t) for t in train.texts]
     featurizer.fit(train_tokens)

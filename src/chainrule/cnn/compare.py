@@ -89,9 +89,12 @@ def format_table(rows, title=None):
     lines = [title] if title else []
     lines.append(f"{'model':<20} {'accuracy':>18} {'macro-F1':>18} {'folds':>6}")
     for name, r in rows:
-        acc = f"{r.accuracy[0]:.2%} +- {r.accuracy[1]:.2%}"
-        f1 = f"{r.macro_f1[0]:.4f} +- {r.macro_f1[1]:.4f}"
         folds = len(r.folds) if r.info.get("k") else "fixed"
+        if folds == "fixed" or folds < 2:  # one result has no spread to show (0.00 would look measured)
+            acc, f1 = f"{r.accuracy[0]:.2%}", f"{r.macro_f1[0]:.4f}"
+        else:
+            acc = f"{r.accuracy[0]:.2%} +- {r.accuracy[1]:.2%}"
+            f1 = f"{r.macro_f1[0]:.4f} +- {r.macro_f1[1]:.4f}"
         lines.append(f"{name:<20} {acc:>18} {f1:>18} {folds!s:>6}")
     return "\n".join(lines)
 
@@ -100,14 +103,17 @@ def table_json(rows):
     return {name: r.to_dict() for name, r in rows}
 
 
-def demo_run(data="mr", embeddings="glove-6b-50d", modes=("rand", "non-static"), folds=1, epochs=4, log=None, seed=0):
+def demo_run(data="mr", embeddings="glove-6b-50d", modes=("rand", "non-static"), folds=1, epochs=None, log=None,
+             seed=0):
     """A short comparison for ``make demo`` (a few minutes on two cores): one fold of mr's 10-fold
-    split, a few epochs, two modes and the baseline. Prints the table and returns the rows."""
+    split, a few epochs, two modes and the baseline. ``epochs`` (default: 4 for the CNNs, the
+    baseline's own 10) applies to every model. Prints the table and returns the rows."""
     from ..datasets.labelled import load_labelled
-    config = CNNConfig(embeddings=embeddings, epochs=epochs, seed=seed)
-    rows = compare(load_labelled(data), config, k=10, modes=modes, max_folds=folds, log=log)
-    print(format_table(rows, title=f"TextCNN on {data}: {folds} of 10 folds, {epochs} epochs "
-                                   f"(Kim trains 25 epochs on all 10 folds)"))
+    config = CNNConfig(embeddings=embeddings, epochs=epochs or 4, seed=seed)
+    bow = BowConfig(seed=seed, dev_fraction=config.dev_fraction, epochs=epochs or BowConfig.epochs)
+    rows = compare(load_labelled(data), config, k=10, modes=modes, max_folds=folds, log=log, bow_config=bow)
+    print(format_table(rows, title=f"TextCNN on {data}: {folds} of 10 folds, {config.epochs} epochs for the CNNs "
+                                   f"and {bow.epochs} for the baseline (Kim trains 25 epochs on all 10 folds)"))
     return rows
 
 

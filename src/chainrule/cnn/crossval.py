@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..rng import numpy_seed
 from .config import CNNConfig
 from .metrics import format_confusion, plot_confusion
 
@@ -37,7 +38,7 @@ def kfold_indices(labels, k=10, seed=0):
     n = len(labels)
     if not 2 <= k <= n:
         raise ValueError(f"cross-validation needs 2 <= k <= {n} (the number of examples), got k={k}")
-    g = np.random.default_rng([seed, 11])
+    g = np.random.default_rng([numpy_seed(seed), 11])
     fold_of = np.empty(n, np.int64)
     start = 0
     for label in sorted(set(labels)):

@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from ..rng import numpy_seed
 from ..text import PAD_ID, SPECIALS, Vocab, tokenize
 
 FEATURES = {"length": 1, "shape": 5}
@@ -202,7 +203,7 @@ def pretrained_matrix(vocab, vectors, dim=None, seed=0, source=None, std=KIM_STD
         raise ValueError(f"{source}: the vectors are {width} wide but the model's embedding width is {dim}; "
                          f"drop --embed-dim or set it to {width}")
     index = vectors.index if hasattr(vectors, "index") else {w: i for i, w in enumerate(vectors.words)}
-    out = np.random.default_rng(seed).uniform(-0.25, 0.25, (len(vocab), width)).astype(np.float32)
+    out = np.random.default_rng(numpy_seed(seed)).uniform(-0.25, 0.25, (len(vocab), width)).astype(np.float32)
     out[PAD_ID] = 0
     found = 0
     words = vocab.itos[len(SPECIALS):]

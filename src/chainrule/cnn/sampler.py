@@ -9,6 +9,7 @@ what any sentence contributes.
 """
 import numpy as np
 
+from ..rng import numpy_seed
 from ..train import BatchSampler
 
 
@@ -28,7 +29,7 @@ class LengthBucketSampler(BatchSampler):
 
     def order(self, epoch=None):
         epoch = self.epoch if epoch is None else epoch
-        g = np.random.default_rng([self.seed, epoch])
+        g = np.random.default_rng([numpy_seed(self.seed), epoch])
         perm = g.permutation(self.num_items)
         chunk = self.batch_size * self.pool
         runs = [perm[i:i + chunk] for i in range(0, self.num_items, chunk)]

@@ -26,6 +26,7 @@ from .. import functional as F
 from .. import optim, rng
 from ..datasets.labelled import check_classes
 from ..models.textcnn import TextCNN, min_input_length
+from ..rng import numpy_seed
 from ..train import BatchSampler, History, RunDir, fit, load_checkpoint
 from .classifier import TextClassifier, label_ids
 from .config import CNNConfig
@@ -62,7 +63,7 @@ def dev_indices(n, fraction, seed, source="the training data"):
     if n_dev == 0 or n_dev == n:
         raise ValueError(f"{source}: cannot hold out {fraction:.0%} of {n} examples as a dev set; "
                          "give a dev split or change dev_fraction")
-    order = np.random.default_rng([seed, 7]).permutation(n)
+    order = np.random.default_rng([numpy_seed(seed), 7]).permutation(n)
     return np.sort(order[n_dev:]), np.sort(order[:n_dev])
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import KeyedVectors, evaluate_similarity, load_vectors, save_word2vec_text
+from ..rng import numpy_seed
 from ..text import SPECIALS
 
 SIMILARITY_SETS = ("wordsim353", "simlex999")
@@ -88,7 +89,7 @@ def vectors_for_vocab(source, vocab, seed=0):
     """
     vectors = load_any(source)
     spread = vectors.matrix.std(axis=0).astype(np.float32)
-    out = np.random.default_rng(seed).standard_normal((len(vocab), vectors.dim)).astype(np.float32) * spread
+    out = np.random.default_rng(numpy_seed(seed)).standard_normal((len(vocab), vectors.dim)).astype(np.float32) * spread
     found = 0
     for i, word in enumerate(vocab.itos):
         if word in SPECIALS:

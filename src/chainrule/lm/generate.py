@@ -7,6 +7,8 @@ forbidden; a sentence ends at ``</s>`` or after ``max_len`` words.
 """
 import numpy as np
 
+from ..rng import numpy_seed
+
 
 def generate_ids(next_log_probs, context_size, bos_id, eos_id, n=1, prompt_ids=(), max_len=50,
                  temperature=1.0, top_k=None, greedy=False, banned_ids=(), seed=None):
@@ -27,7 +29,7 @@ def generate_ids(next_log_probs, context_size, bos_id, eos_id, n=1, prompt_ids=(
                          "decoding for the limit of temperature 0)")
     if top_k is not None and top_k < 1:
         raise ValueError(f"generate: top_k must be at least 1, got {top_k}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(numpy_seed(seed))
     # A sentence starts after context_size <s>; the prompt fills the most recent positions.
     history = [bos_id] * context_size + list(prompt_ids)
     contexts = np.tile(np.asarray(history[-context_size:], dtype=np.int64), (n, 1))

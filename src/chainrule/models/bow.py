@@ -61,6 +61,8 @@ class NgramFeaturizer:
     @property
     def num_features(self):
         """Rows of the weight table: the n-grams plus the padding row."""
+        if self.index is None:
+            raise RuntimeError("NgramFeaturizer: call fit() on training sentences first")
         return len(self.index) + 1
 
     def transform(self, token_lists):

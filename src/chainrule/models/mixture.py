@@ -39,10 +39,23 @@ def tune_weight(logp_a, logp_b, tol=1e-4):
 
     Returns ``(weight, mean_nll)``. The ends 0 and 1 are compared too, so a
     model that adds nothing gets weight 0 rather than a tiny positive one.
+    Tokens that both models give probability 0 make every mixture's NLL
+    infinite, whatever the weight: the weight is tuned on the other tokens
+    (the NLL returned still counts them all).
     """
+    if not tol > 0:
+        raise ValueError(f"tune_weight: tol must be positive, got {tol} (the search would never end)")
     logp_a, logp_b = _check_pair(logp_a, logp_b)
     if logp_a.size == 0:
         raise ValueError("tune_weight: no tokens to tune the mixture weight on")
+    if np.isnan(logp_a).any() or np.isnan(logp_b).any():
+        raise ValueError("tune_weight: a log-probability is NaN; the mixture weight cannot be tuned on it")
+    both_zero = np.isneginf(logp_a) & np.isneginf(logp_b)
+    if both_zero.all():
+        return 0.5, float("inf")
+    if both_zero.any():
+        weight, _ = tune_weight(logp_a[~both_zero], logp_b[~both_zero], tol)
+        return weight, mean_nll(logp_a, logp_b, weight)
     lo, hi = 0.0, 1.0
     x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
     f1, f2 = mean_nll(logp_a, logp_b, x1), mean_nll(logp_a, logp_b, x2)

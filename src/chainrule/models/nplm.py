@@ -101,6 +101,10 @@ class NeuralLM(nn.Module):
         contexts, targets = np.asarray(contexts), np.asarray(targets)
         if len(contexts) != len(targets):
             raise ValueError(f"log_probs: {len(contexts)} contexts but {len(targets)} targets")
+        vocab_size = self.vocab_size
+        if targets.size and (targets.min() < 0 or targets.max() >= vocab_size):
+            bad = targets.min() if targets.min() < 0 else targets.max()
+            raise ValueError(f"log_probs: target id {bad} is outside the vocabulary of {vocab_size} words")
         was_training = self.training
         self.eval()
         out = np.empty(len(targets), dtype=np.float64)

@@ -36,6 +36,8 @@ class Score(NamedTuple):
 
     @property
     def mean_nll(self):
+        if self.n_tokens == 0:
+            raise ValueError("the mean NLL of no tokens is undefined")
         return self.total_nll / self.n_tokens
 
     @classmethod

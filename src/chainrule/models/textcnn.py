@@ -88,7 +88,7 @@ class TextCNN(nn.Module):
 
     Arguments:
         vocab_size, num_classes: the sizes of the input and output.
-        embed_dim: embedding width (taken from ``vectors`` when given).
+        embed_dim: embedding width (None: the width of ``vectors``, or Kim's 300 without them).
         filter_sizes, num_maps: filter widths in words, and feature maps per width.
         mode: 'rand', 'static', 'non-static' or 'multichannel'; all but 'rand' need ``vectors`` (V, E).
         activation: 'relu' or 'tanh'.
@@ -104,7 +104,7 @@ class TextCNN(nn.Module):
         padding_idx: the vocabulary id of padding, whose embedding stays zero.
     """
 
-    def __init__(self, vocab_size, num_classes, embed_dim=300, filter_sizes=(3, 4, 5), num_maps=100,
+    def __init__(self, vocab_size, num_classes, embed_dim=None, filter_sizes=(3, 4, 5), num_maps=100,
                  mode="rand", vectors=None, activation="relu", pool="max", pool_size=None, pool_stride=None,
                  k=1, stride=1, padding=0, dropout=0.5, feature_channels=0, max_len=None, max_norm=3.0,
                  padding_idx=0):
@@ -133,6 +133,8 @@ class TextCNN(nn.Module):
             embed_dim = vectors.shape[1]
         elif mode != "rand":
             raise ValueError(f"TextCNN: mode {mode!r} needs pretrained vectors; use mode 'rand' without them")
+        elif embed_dim is None:
+            embed_dim = 300
 
         # Everything needed to rebuild the architecture (TextCNN.from_config), JSON-friendly.
         self.config = {"vocab_size": int(vocab_size), "num_classes": int(num_classes), "embed_dim": int(embed_dim),
@@ -223,7 +225,7 @@ class TextCNN(nn.Module):
         """Each sentence's length: the position after its last non-padding id (sentences are left-aligned)."""
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         positions = np.arange(1, ids.shape[1] + 1)
-        return np.where(ids != self.config["padding_idx"], positions, 0).max(axis=1, initial=0)
+        return np.where(ids != self.embedding.padding_idx, positions, 0).max(axis=1, initial=0)
 
     def valid_positions(self, lengths, width, out_len):
         """(N, L_out) bool: the output positions the sentence would have if it were convolved alone.

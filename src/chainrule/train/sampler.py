@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from .. import rng
+from ..rng import numpy_seed
 
 
 class BatchSampler:
@@ -46,7 +47,7 @@ class BatchSampler:
         epoch = self.epoch if epoch is None else epoch
         if not self.shuffle:
             return np.arange(self.num_items, dtype=np.int64)
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_items).astype(np.int64)
+        return np.random.default_rng([numpy_seed(self.seed), epoch]).permutation(self.num_items).astype(np.int64)
 
     def set_epoch(self, epoch):
         """Start ``epoch`` from its first batch."""
