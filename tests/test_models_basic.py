@@ -216,9 +216,9 @@ def test_empty_results_and_unfitted_featurizer_say_what_is_wrong():
     from chainrule.models.bow import NgramFeaturizer
     from chainrule.models.perplexity import Score
     with pytest.raises(ValueError, match="mean NLL of no tokens"):
-        Score.zero().mean_nll
+        _ = Score.zero().mean_nll
     with pytest.raises(RuntimeError, match="call fit"):
-        NgramFeaturizer().num_features
+        _ = NgramFeaturizer().num_features
     train = LabelledSplit(["good film", "bad film"] * 5, ["pos", "neg"] * 5, "t.tsv")
     with pytest.raises(ValueError, match="dev split is empty"):
         train_bow(train, BowConfig(epochs=1), dev=LabelledSplit([], [], "d.tsv"))
