@@ -138,7 +138,7 @@ def test_cross_validation_and_resume_of_a_finished_run(tmp_path, capsys):
     assert len(cv["folds"]) == 2
     # The same --out again is refused; --resume finds both folds done.
     assert main(["cnn", "train", "--data", str(data), "--out", str(out), *SMALL]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "already holds a training run" in capsys.readouterr().err
     assert main(["cnn", "train", "--resume", str(out)]) == 0
     assert "already done" in capsys.readouterr().err
 
@@ -261,3 +261,40 @@ def test_a_damaged_run_file_is_named(tmp_path, capsys):
     assert main(["cnn", "train", "--resume", str(run)]) == 2
     err = capsys.readouterr().err
     assert "run.json is damaged" in err and len(err.strip().splitlines()) == 1
+
+
+def test_runs_of_one_kind_never_write_into_the_other_kinds_folder(trained, tmp_path, capsys):
+    from chainrule.train.checkpoint import RunDir
+    _, data, out = trained
+    vocab = (out / "vocab.json").read_bytes()
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"the cat sat on mat number {i} .\n" for i in range(60)), encoding="utf-8")
+    # A language model into a finished TextCNN run would overwrite (or, failing, delete) its vocab.json.
+    with pytest.raises(ValueError, match="already holds a training run's files"):
+        RunDir(out).claim()
+    assert main(["lm", "train", "--corpus", str(corpus), "--order", "3", "--emb", "4", "--hidden", "4", "--epochs",
+                 "1", "--out", str(out), "--no-progress"]) == 2
+    assert "already holds a training run's files" in capsys.readouterr().err
+    assert (out / "vocab.json").read_bytes() == vocab
+    # ... and a TextCNN into a language model's folder.
+    lm = tmp_path / "lm"
+    assert main(["lm", "train", "--corpus", str(corpus), "--order", "3", "--emb", "4", "--hidden", "4", "--epochs",
+                 "1", "--out", str(lm), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["cnn", "train", "--data", str(data), "--out", str(lm), *SMALL]) == 2
+    assert "already holds a training run's files" in capsys.readouterr().err
+    assert not (lm / "run.json").exists()
+
+
+def test_a_folder_whose_run_stopped_before_any_checkpoint_says_how_to_start_again(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"data": {"data": "x"}, "cv": None, "config": {}}), encoding="utf-8")
+    (out / "best.ckpt.npz").write_bytes(b"")  # a best checkpoint alone is no progress to resume from
+    assert main(["cnn", "train", "--resume", str(out)]) == 2
+    assert "no last.ckpt.npz (the run stopped before its first epoch ended); delete" in capsys.readouterr().err
+    data = tmp_path / "d.tsv"
+    data.write_text(lines(40, 4), encoding="utf-8")
+    assert main(["cnn", "train", "--data", str(data), "--out", str(out), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "has no checkpoint" in err and f"delete {out / 'run.json'}" in err

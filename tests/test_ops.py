@@ -5,6 +5,7 @@ import torch
 from helpers import helper_test_op
 
 import chainrule as cr
+import chainrule.functional as F
 
 BROADCAST_PAIRS = [
     ((3, 4), (3, 4)),
@@ -348,3 +349,113 @@ def test_composite_expression():
         h = (x @ w).tanh()
         return (h * h.sigmoid() + (x.sum(axis=1, keepdims=True) * h).exp() / 10).mean(axis=0)
     helper_test_op([(3, 4), (4, 5)], fn)
+
+
+# ---------------------------------------------------------------- dtypes and comparisons, as in PyTorch
+
+def test_equality_is_elementwise_and_hashing_by_identity():
+    x = cr.tensor([0.0, 1.0, 0.0])
+    t = torch.tensor([0.0, 1.0, 0.0])
+    assert (x == 0).data.tolist() == (t == 0).tolist() and (x != 0).data.tolist() == (t != 0).tolist()
+    assert x[x == 0].shape == (2,)
+    assert cr.where(x != 0, x, cr.tensor(5.0)).data.tolist() == [5.0, 1.0, 5.0]
+    assert x.ne(1).data.tolist() == [True, False, True]
+    assert len({x, cr.tensor([0.0, 1.0, 0.0])}) == 2  # a set still holds tensors by identity
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: (m.ones(3, dtype=m.float32), m.arange(3)),                     # float32 with int64
+    lambda m: (m.ones(3, dtype=m.float32), m.tensor([True, True, True], dtype=m.bool)),
+    lambda m: (m.ones(3, dtype=m.float32), m.tensor(2.0, dtype=m.float64)),  # a 0-d float64 does not widen
+    lambda m: (m.arange(3), m.tensor(2.0, dtype=m.float64)),                 # ... but does turn ints float
+])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+def test_mixed_dtypes_give_pytorchs_result_dtype(make, op):
+    import operator
+    f = getattr(operator, op)
+    try:
+        theirs = f(*make(_Lib(torch)))
+    except RuntimeError:  # torch refuses some (a float minus a bool)
+        pytest.skip(f"torch has no {op} for these dtypes")
+    ours = f(*make(_Lib(cr)))
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+
+
+class _Lib:
+    """The few constructors the dtype test needs, spelled the same for both libraries."""
+    def __init__(self, lib):
+        self.lib = lib
+        self.float32, self.float64, self.bool = (
+            (torch.float32, torch.float64, torch.bool) if lib is torch else (np.float32, np.float64, np.bool_))
+
+    def ones(self, n, dtype):
+        return self.lib.ones(n, dtype=dtype)
+
+    def arange(self, n):
+        return self.lib.tensor(np.arange(1, n + 1))
+
+    def tensor(self, value, dtype):
+        return self.lib.tensor(value, dtype=dtype) if self.lib is torch else cr.tensor(np.asarray(value, dtype))
+
+
+def test_integer_tensors_in_float_ops_become_float32():
+    ints = cr.tensor(np.array([0, 1, -1]))
+    for name in ("sigmoid", "exp", "tanh"):
+        ours, theirs = getattr(ints, name)(), getattr(torch.tensor([0, 1, -1]), name)()
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+    assert (cr.tensor(np.array([1, 2])) / cr.tensor(np.array([2, 2]))).dtype == np.float32
+    assert (cr.tensor(np.array([1, 2])) * 2.5).dtype == np.float32
+    assert (cr.tensor(np.array([1, 2])) * 2).dtype == np.int64
+    assert cr.tensor(np.float64(1.5)).dtype == np.float64  # a NumPy float64 keeps its dtype, as torch.tensor
+    # A float32 model times an integer mask stays float32, and so does its gradient.
+    w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (w * cr.tensor(np.array([1, 0, 1]))).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_power_with_an_array_of_exponents_has_a_gradient():
+    x = cr.tensor([2.0, 3.0], requires_grad=True)
+    y = x ** np.array([2.0, 3.0], dtype=np.float32)
+    y.sum().backward()
+    t = torch.tensor([2.0, 3.0], requires_grad=True)
+    (t ** torch.tensor([2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(y.data, [4.0, 27.0])
+    np.testing.assert_allclose(x.grad, t.grad.numpy())
+
+
+def test_linear_with_a_row_bias_and_a_bad_weight():
+    x = cr.randn(4, 3)
+    w = cr.randn(5, 3, requires_grad=True)
+    b = cr.randn(1, 5, requires_grad=True)
+    F.linear(x, w, b).sum().backward()
+    tb = torch.tensor(b.data, requires_grad=True)
+    torch.nn.functional.linear(torch.tensor(x.data), torch.tensor(w.data), tb).sum().backward()
+    np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-6)
+    assert F.linear(cr.randn(3), w, b).shape == (1, 5)
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        F.linear(x, cr.randn(3), None)
+
+
+def test_max_pool_gradient_goes_to_a_real_minus_infinity_not_the_padding():
+    x = cr.tensor([[[-np.inf, -np.inf, 1.0, 2.0]]], requires_grad=True)
+    F.max_pool1d(x, 2, stride=2, padding=1).sum().backward()
+    t = torch.tensor([[[-np.inf, -np.inf, 1.0, 2.0]]], requires_grad=True)
+    torch.nn.functional.max_pool1d(t, 2, stride=2, padding=1).sum().backward()
+    assert x.grad.tolist() == t.grad.tolist() == [[[1.0, 0.0, 1.0, 1.0]]]
+
+
+def test_axis_edge_cases_as_in_pytorch():
+    s = cr.tensor(3.0)
+    for dim in (0, -1):
+        assert s.sum(dim=dim).item() == 3.0 and s.max(dim=dim).item() == 3.0
+    x = cr.ones(2, 3, 4)
+    assert x.sum(dim=np.int64(1)).shape == (2, 4)
+    with pytest.raises(IndexError, match="dimension 5 is out of range"):
+        x.transpose(0, 5)
+    with pytest.raises(ValueError, match="-1 is not allowed for the new leading"):
+        cr.ones(3, 1).expand(-1, 3, 4)
+    h = cr.tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="leaf tensors"):
+        h.requires_grad_(False)

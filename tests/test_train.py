@@ -722,3 +722,37 @@ def test_a_negative_seed_works_everywhere_as_in_manual_seed():
     sampler = BatchSampler(10, 4, seed=-1)
     assert sorted(np.concatenate(list(sampler))) == list(range(10))
     assert [b.tolist() for b in BatchSampler(10, 4, seed=-1)] == [b.tolist() for b in BatchSampler(10, 4, seed=2**64 - 1)]
+
+
+def test_resume_writes_the_history_of_its_checkpoint(tmp_path):
+    # A run stopped between its last checkpoint and history.json kept a history an epoch short for good.
+    run_fit(tmp_path / "r", epochs=3, plot=False)
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3]
+    (tmp_path / "r" / "history.json").write_text(json.dumps({k: v[:2] for k, v in history.items()}))
+    run_fit(tmp_path / "r", epochs=3, resume=True, plot=False)
+    assert json.loads((tmp_path / "r" / "history.json").read_text()) == history
+
+
+def test_format_count_never_shows_a_thousand_of_a_unit():
+    from chainrule.train.progress import format_count
+    assert [format_count(n) for n in (999_960, 999.96, 999.94, 999, 1500, 1_234_567)] == [
+        "1.0M", "1.0k", "999.9", "999", "1.5k", "1.2M"]
+
+
+def test_a_second_signal_aborts_with_its_own_exit_code(monkeypatch, capsys):
+    import argparse
+
+    from chainrule.cli import main
+    from chainrule.train.interrupt import Aborted
+
+    def abort(args):
+        raise Aborted(signal.SIGTERM)
+
+    def parser():
+        p = argparse.ArgumentParser()
+        p.set_defaults(func=abort)
+        return p
+    monkeypatch.setattr("chainrule.cli.build_parser", parser)
+    assert main([]) == 143  # a second SIGTERM used to exit 130, as Ctrl-C
+    assert "interrupted without saving" in capsys.readouterr().err

@@ -23,6 +23,6 @@ def as_array(data, dtype=None):
     if isinstance(data, np.ndarray):
         return data
     arr = np.asarray(data)
-    if arr.dtype == np.float64:
+    if arr.dtype == np.float64 and not isinstance(data, np.generic):  # a NumPy float64 scalar keeps its dtype
         arr = arr.astype(DEFAULT_FLOAT)
     return arr

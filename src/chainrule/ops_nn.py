@@ -18,17 +18,20 @@ class Linear(Function):
     """y = x W^T + b with x of shape (..., in) and W of shape (out, in), as torch.nn.functional.linear."""
 
     def forward(self, x, w, b=None):
-        if x.shape[-1] != w.shape[-1]:
+        if w.ndim != 2:
+            raise ValueError(f"linear: the weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        if x.ndim == 0 or x.shape[-1] != w.shape[-1]:
             raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {w.shape} "
                              f"({x.shape[-1]} != {w.shape[-1]})")
         self.x, self.w, self.has_bias = x, w, b is not None
+        self.row_bias = b is not None and b.shape == (w.shape[0],)
         y = x @ w.T
         if b is not None:
-            if b.shape == (w.shape[0],) and y.size:
+            if self.row_bias and y.size:
                 add_to_rows(y.reshape(-1, y.shape[-1]), b)  # matmul's result is contiguous: a view
-            else:  # a bias that broadcasts some other way, or nothing to add to
+            else:  # a bias that broadcasts some other way (as (1, out)), or nothing to add to
                 try:
-                    y += b
+                    y = y + b
                 except ValueError:
                     raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
                                      f"{w.shape}") from None
@@ -42,7 +45,8 @@ class Linear(Function):
         gx = (g2 @ w).reshape(x.shape) if self.needs_grad(0) else None
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad(1) else None
         if self.has_bias:
-            return gx, gw, sum_rows(g2)
+            # Any other bias shape gets the whole gradient, which the engine sums back to its shape.
+            return gx, gw, sum_rows(g2) if self.row_bias else g
         return gx, gw
 
 
@@ -355,8 +359,14 @@ class MaxPool1d(Function):
             x = np.pad(x, pad, constant_values=-np.inf)
         windows = sliding_window_view(x, kernel_size, axis=-1)[..., 0:stride * (l_out - 1) + 1:stride, :]
         self.arg = windows.argmax(axis=-1)  # first maximum, as PyTorch's kernel picks
+        out = np.take_along_axis(windows, self.arg[..., None], axis=-1)[..., 0]
+        if padding:
+            # A window whose real values are all -inf ties with its padding: the maximum (and its
+            # gradient) is the first real value, as in PyTorch, not the padding before it.
+            first_real = np.clip(padding - stride * np.arange(l_out), 0, kernel_size - 1)
+            self.arg = np.where(out == -np.inf, first_real, self.arg)
         self.dims = (x.shape, kernel_size, stride, padding, l_out)
-        return np.take_along_axis(windows, self.arg[..., None], axis=-1)[..., 0]
+        return out
 
     def backward(self, g):
         shape, k, stride, padding, l_out = self.dims

@@ -70,6 +70,10 @@ class Tensor:
         return self._ctx is None
 
     def requires_grad_(self, flag=True):
+        if not flag and self._ctx is not None:
+            # As in PyTorch: it would silently cut this path out of the graph. detach() says so.
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach() for a "
+                               "copy of a computed tensor without a gradient")
         if flag and not np.issubdtype(self.data.dtype, np.floating):
             raise TypeError(f"only floating-point tensors can require gradients, not {self.data.dtype}")
         self.requires_grad = bool(flag)
@@ -201,44 +205,46 @@ class Tensor:
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
-        return ops.Add.apply(self, _lift(other, self))
+        return ops.Add.apply(*_promote(self, _lift(other, self)))
 
     def __radd__(self, other):
-        return ops.Add.apply(_lift(other, self), self)
+        return ops.Add.apply(*_promote(_lift(other, self), self))
 
     def __sub__(self, other):
-        return ops.Sub.apply(self, _lift(other, self))
+        return ops.Sub.apply(*_promote(self, _lift(other, self)))
 
     def __rsub__(self, other):
-        return ops.Sub.apply(_lift(other, self), self)
+        return ops.Sub.apply(*_promote(_lift(other, self), self))
 
     def __mul__(self, other):
-        return ops.Mul.apply(self, _lift(other, self))
+        return ops.Mul.apply(*_promote(self, _lift(other, self)))
 
     def __rmul__(self, other):
-        return ops.Mul.apply(_lift(other, self), self)
+        return ops.Mul.apply(*_promote(_lift(other, self), self))
 
     def __truediv__(self, other):
-        return ops.Div.apply(self, _lift(other, self))
+        return ops.Div.apply(*_promote(self, _lift(other, self), divide=True))
 
     def __rtruediv__(self, other):
-        return ops.Div.apply(_lift(other, self), self)
+        return ops.Div.apply(*_promote(_lift(other, self), self, divide=True))
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return ops.Pow.apply(self, exponent)
+            return ops.Pow.apply(*_promote(self, exponent))
         if isinstance(exponent, np.generic):
             exponent = exponent.item()  # a NumPy scalar would turn float32 into float64
-        return ops.PowScalar.apply(self, exponent=exponent)
+        if not isinstance(exponent, (int, float)):
+            return ops.Pow.apply(*_promote(self, _lift(exponent, self)))  # an array: elementwise exponents
+        return ops.PowScalar.apply(_floating(self) if isinstance(exponent, float) else self, exponent=exponent)
 
     def __rpow__(self, base):
-        return ops.Pow.apply(_lift(base, self), self)
+        return ops.Pow.apply(*_promote(_lift(base, self), self))
 
     def __matmul__(self, other):
-        return ops.MatMul.apply(self, _lift(other, self))
+        return ops.MatMul.apply(*_promote(self, _lift(other, self)))
 
     def __rmatmul__(self, other):
-        return ops.MatMul.apply(_lift(other, self), self)
+        return ops.MatMul.apply(*_promote(_lift(other, self), self))
 
     def __neg__(self):
         return ops.Neg.apply(self)
@@ -259,27 +265,38 @@ class Tensor:
     def __ge__(self, other):
         return Tensor._wrap(self.data >= _raw(other))
 
+    def __eq__(self, other):
+        # Elementwise, as in PyTorch (hashing stays by identity, so tensors still work in sets).
+        return Tensor._wrap(self.data == _raw(other))
+
+    def __ne__(self, other):
+        return Tensor._wrap(self.data != _raw(other))
+
     def eq(self, other):
         return Tensor._wrap(self.data == _raw(other))
 
+    def ne(self, other):
+        return Tensor._wrap(self.data != _raw(other))
+
     # ---------------------------------------------------------- elementwise
+    # Integer and boolean tensors become float32 first, as in PyTorch.
     def exp(self):
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(_floating(self))
 
     def log(self):
-        return ops.Log.apply(self)
+        return ops.Log.apply(_floating(self))
 
     def sqrt(self):
-        return ops.Sqrt.apply(self)
+        return ops.Sqrt.apply(_floating(self))
 
     def abs(self):
         return ops.Abs.apply(self)
 
     def tanh(self):
-        return ops.Tanh.apply(self)
+        return ops.Tanh.apply(_floating(self))
 
     def sigmoid(self):
-        return ops.Sigmoid.apply(self)
+        return ops.Sigmoid.apply(_floating(self))
 
     def relu(self):
         return ops.Relu.apply(self)
@@ -332,6 +349,10 @@ class Tensor:
             axes = tuple(axes[0])
         if len(axes) == 2:
             perm = list(range(self.ndim))
+            for ax in axes:
+                if not -self.ndim <= ax < self.ndim:
+                    raise IndexError(f"transpose: dimension {ax} is out of range for a tensor with {self.ndim} "
+                                     f"dimensions")
             a, b = (ax % self.ndim for ax in axes)
             perm[a], perm[b] = perm[b], perm[a]
             axes = tuple(perm)
@@ -349,9 +370,12 @@ class Tensor:
     def expand(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        # PyTorch's expand keeps a dimension given as -1.
-        shape = tuple(self.shape[i - (len(shape) - self.ndim)] if n == -1 else n
-                      for i, n in enumerate(shape))
+        # PyTorch's expand keeps a dimension given as -1 (not a new leading one, which has no size to keep).
+        new = len(shape) - self.ndim
+        if any(n == -1 for n in shape[:max(new, 0)]):
+            raise ValueError(f"expand: -1 is not allowed for the new leading dimensions of {tuple(shape)} "
+                             f"(the tensor has shape {self.shape})")
+        shape = tuple(self.shape[i - new] if n == -1 else n for i, n in enumerate(shape))
         return ops.Expand.apply(self, shape=shape)
 
     def broadcast_to(self, shape):
@@ -421,6 +445,44 @@ def _lift(value, like):
     return Tensor._wrap(backend.as_array(value))
 
 
+def _promote(a, b, divide=False):
+    """Bring two operands to PyTorch's result dtype where NumPy's differs, before the op.
+
+    A float tensor meeting an integer or boolean one keeps its float dtype
+    (NumPy would make float32 with int64 float64); a 0-d float tensor does not
+    widen an n-d one (float32 with a 0-d float64 stays float32); integers
+    divided give float32. Same dtypes, the usual case, cost one comparison.
+    """
+    da, db = a.data.dtype, b.data.dtype
+    if da is db and not (divide and da.kind not in "fc"):
+        return a, b
+    fa, fb = da.kind in "fc", db.kind in "fc"
+    if fa and not fb:
+        return a, _cast(b, da)
+    if fb and not fa:
+        return _cast(a, db), b
+    if not fa:  # both integer or boolean
+        return (_floating(a), _floating(b)) if divide else (a, b)
+    if (a.data.ndim == 0) != (b.data.ndim == 0):
+        return (a, _cast(b, da)) if b.data.ndim == 0 else (_cast(a, db), b)
+    return a, b
+
+
+def _cast(t, dtype):
+    if t.data.dtype == dtype:
+        return t
+    if t.requires_grad:
+        return ops.Cast.apply(t, dtype=dtype)
+    return Tensor._wrap(t.data.astype(dtype))
+
+
+def _floating(t):
+    """``t`` itself if it is floating-point, else its values as PyTorch's default float (float32)."""
+    if t.data.dtype.kind in "fc":
+        return t
+    return Tensor._wrap(t.data.astype(backend.DEFAULT_FLOAT))
+
+
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
 
@@ -440,11 +502,13 @@ def _axis(axis, dim, ndim):
         axis = dim
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (int(axis),) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axis)
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+    if ndim == 0:  # as PyTorch: dim 0 or -1 of a 0-d tensor is the tensor itself
+        return None
+    return tuple(sorted(a % ndim for a in axes))
 
 
 # Imported last: ops (and function.apply) need Tensor to exist first.

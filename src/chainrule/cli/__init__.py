@@ -49,9 +49,11 @@ def main(argv=None):
             # messages to the user here, not to a developer: one line each, without the source line.
             warnings.showwarning = _show_warning
             return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", 2)  # a second SIGTERM is 143, as a first one is
+        print("interrupted without saving; a training run continues from its last checkpoint (saved at the end "
+              "of each epoch) with --resume DIR", file=sys.stderr)
+        return 128 + signum
     except Exception as e:
         # Bad input (a missing file, a malformed corpus, a wrong shape, a damaged checkpoint,
         # a folder that cannot be written, a diverged loss) is reported in one line;

@@ -257,14 +257,21 @@ def cmd_train(args):
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
             raise CLIError(f"{out / RUN_FILE} is damaged ({type(e).__name__}: {e}); start a new run "
                            f"with --out") from None
+        if not spec.get("cv") and not _has_progress(out):  # (cross-validation starts a fold anew by itself)
+            raise CLIError(f"nothing to resume in {out}: no last.ckpt.npz (the run stopped before its first epoch "
+                           f"ended); delete {out / RUN_FILE} (or the folder) and start it again with --out")
     else:
         if not args.data:
             raise CLIError("cnn train needs --data (mr, mr-vader, a file or a folder), or --resume DIR")
         if not args.out:
             raise CLIError("cnn train needs --out DIR for the run's checkpoints, metrics and model")
         out = Path(args.out)
+        from ..train.checkpoint import already_holds_a_run, run_files
         if (out / RUN_FILE).exists():
-            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
+            raise CLIError(already_holds_a_run(out, RUN_FILE, _has_progress(out)))
+        if run_files(out):  # another kind of run (a language model's): this one would write over it
+            raise CLIError(f"{out} already holds a training run's files ({', '.join(run_files(out)[:4])}); choose "
+                           f"another --out")
         config = _config(args)
         spec = {"data": _data_spec(args), "cv": args.cv, "config": config.to_dict()}
     if spec["cv"] is not None and spec["cv"] < 2:
@@ -278,7 +285,7 @@ def cmd_train(args):
         out.mkdir(parents=True, exist_ok=True)
         spec["cv"] = cv
         if not claim(out / RUN_FILE):  # a second run started into this folder meanwhile stops here
-            raise CLIError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
+            raise CLIError(already_holds_a_run(out, RUN_FILE, _has_progress(out)))
         atomic_write_json(out / RUN_FILE, spec)
     show = False if args.no_progress else None
     try:
@@ -290,8 +297,9 @@ def cmd_train(args):
 
 
 def _has_progress(out):
-    """Whether a run folder holds anything `--resume` would continue from: a checkpoint or a finished fold."""
-    return any(out.rglob("*.ckpt.npz")) or any(out.rglob("result.json"))
+    """Whether a run folder holds anything `--resume` would continue from: a last checkpoint or a finished
+    fold (a best checkpoint alone, left by a failure in the first epoch, is not one)."""
+    return any(out.rglob("last.ckpt.npz")) or any(out.rglob("result.json"))
 
 
 def _train_and_report(args, data, config, cv, out, show):

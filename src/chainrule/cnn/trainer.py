@@ -28,6 +28,7 @@ from ..datasets.labelled import check_classes
 from ..models.textcnn import TextCNN, min_input_length
 from ..rng import numpy_seed
 from ..train import BatchSampler, History, RunDir, fit, load_checkpoint
+from ..train.checkpoint import CheckpointError
 from .classifier import TextClassifier, label_ids
 from .config import CNNConfig
 from .data import TextEncoder, cnn_tokenize, pad_user_features, pretrained_matrix
@@ -206,7 +207,11 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
     run = RunDir(run_dir) if run_dir is not None else None
     if resume and run is not None and run.best.exists():
         ckpt = load_checkpoint(run.best)
-        best["acc"] = ckpt["extra"]["metrics"]["dev_acc"]
+        try:
+            best["acc"] = ckpt["extra"]["metrics"]["dev_acc"]
+        except (KeyError, TypeError):
+            raise CheckpointError(f"{run.best} is not a TextCNN run's best checkpoint (it has no dev accuracy); "
+                                  f"is {run.path} another kind of run?") from None
         best["state"] = {k: np.array(v) for k, v in ckpt["model"].items()}
 
     result = fit(model, opt, sampler, train_step, evaluate, epochs=config.epochs, run_dir=run_dir, resume=resume,

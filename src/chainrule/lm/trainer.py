@@ -32,7 +32,14 @@ from .. import optim, rng
 from ..datasets.sources import saved_source
 from ..models.nplm import NeuralLM
 from ..models.perplexity import Score, exp_mean_nll
-from ..train.checkpoint import CheckpointNotFoundError, RunDir, load_checkpoint, restore, save_checkpoint
+from ..train.checkpoint import (
+    CheckpointNotFoundError,
+    RunDir,
+    load_checkpoint,
+    restore,
+    run_files,
+    save_checkpoint,
+)
 from ..train.early_stopping import EarlyStopping
 from ..train.history import History
 from ..train.interrupt import GracefulInterrupt
@@ -175,9 +182,15 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
     config.check()
     config.corpus = saved_corpus(config.corpus)
     run = RunDir(out_dir)
-    if run.has_checkpoint():
+    # Checked before the data is prepared (claim checks again, exclusively, after). A TextCNN run
+    # has a config.json and checkpoints too, but also its run.json: no language model to resume.
+    others = run_files(out_dir)
+    if run.has_checkpoint() and run.config.exists() and not (run.path / "run.json").exists():
         raise ValueError(f"{out_dir} already holds a training run; continue it with --resume {out_dir} "
                          f"or choose another --out")
+    if others and others != [run.config.name]:
+        raise ValueError(f"{out_dir} already holds a training run's files ({', '.join(others[:4])}); "
+                         f"choose another --out")
     if data is None:
         data = prepare_data(config.corpus, lower=config.lower, min_count=config.min_count,
                             max_vocab=config.max_vocab or None)
@@ -206,7 +219,9 @@ def resume_lm(out_dir, *, epochs=None, patience=None, data=None, callback=None, 
     config.check()
     run = RunDir(out_dir)
     if not run.has_checkpoint():
-        raise CheckpointNotFoundError(f"nothing to resume in {out_dir}: there is no {run.last.name}")
+        raise CheckpointNotFoundError(f"nothing to resume in {out_dir}: there is no {run.last.name} (the run "
+                                      f"stopped before its first epoch ended); delete {run.config} (or the folder) "
+                                      f"and start it again")
     if data is None:
         vocab = Vocab.load(vocab_path(out_dir))
         data = prepare_data(config.corpus, lower=config.lower, vocab=vocab)
@@ -256,6 +271,7 @@ class _Trainer:
             extra = checkpoint.get("extra", {})
             self.loss_sum, self.loss_count = extra.get("loss_sum", 0.0), extra.get("loss_count", 0)
             self.stopper.patience = c.patience or None
+            self.history.save(self.run_dir.history)  # as fit does: it may be an epoch behind the checkpoint
             self.log(f"resuming {self.run_dir.path} at epoch {self.sampler.epoch + 1}, "
                      f"batch {self.sampler.position} of {len(self.sampler)}")
         else:

@@ -37,6 +37,26 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No checkpoint where one was asked for."""
 
 
+#: Files that belong to a training run, of any kind (a language model's, a TextCNN's, a cross-validation's).
+RUN_FILES = ("config.json", "run.json", "vocab.json", "cnn.json", "model.npz", "cv.json", "result.json",
+             "metrics.json", "history.json", "last.ckpt.npz", "best.ckpt.npz")
+
+
+def run_files(folder):
+    """The names of ``RUN_FILES`` present in ``folder`` (sorted; empty if it does not exist)."""
+    folder = Path(folder)
+    return sorted(name for name in RUN_FILES if (folder / name).exists())
+
+
+def already_holds_a_run(folder, claim_file, resumable):
+    """The message for a new run pointed at a folder that another run has claimed."""
+    if resumable:
+        return f"{folder} already holds a training run; continue it with --resume {folder}, or choose another --out"
+    return (f"{folder} already holds a training run that has no checkpoint ({claim_file} but no last.ckpt.npz: it stopped "
+            f"before its first epoch ended, or is starting now); if it is not running, delete {folder / claim_file} "
+            f"(or the folder) to start again there, or choose another --out")
+
+
 class RunDir:
     """The files of one training run, in one directory (see the module docstring)."""
 
@@ -61,13 +81,18 @@ class RunDir:
 
         The first checkpoint comes only after an epoch: without this, a second
         run started into the same folder meanwhile would train too, and the two
-        would leave one's configuration beside the other's weights.
+        would leave one's configuration beside the other's weights. A folder
+        holding another kind of run's files (a TextCNN's ``run.json``,
+        ``vocab.json``, ...) is refused too: this run would write over them.
         """
         from .atomic import claim
+        others = run_files(self.path)
+        if others and others != [self.config.name]:
+            raise ValueError(f"{self.path} already holds a training run's files ({', '.join(others[:4])}); choose "
+                             f"another --out, or continue the run with --resume {self.path} if it is one of this kind")
         self.create()
         if not claim(self.config):
-            raise ValueError(f"{self.path} already holds a training run ({self.config.name} exists); continue it "
-                             f"with --resume {self.path} if it has a checkpoint, or choose another --out")
+            raise ValueError(already_holds_a_run(self.path, self.config.name, self.has_checkpoint()))
         return self
 
     def release(self, also=()):

@@ -90,6 +90,9 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
             # Sums of the epoch in progress when an interrupt saved mid-epoch.
             partial = checkpoint["extra"].get("fit_partial_epoch", {})
             loss_sum, items = partial.get("loss_sum", 0.0), partial.get("items", 0)
+            # Written again from the checkpoint: a run stopped between its last checkpoint and this file
+            # (or unable to write it) would otherwise keep a history one epoch short, with no epoch left to fix it.
+            history.save(run.history)
             log(f"resuming {run.last}: epoch {sampler.epoch + 1}, batch {sampler.position}/{len(sampler)}, "
                 f"step {step}")
         elif run.has_checkpoint():

@@ -11,6 +11,14 @@ import sys
 import threading
 
 
+class Aborted(KeyboardInterrupt):
+    """A second signal: stop at once, without the checkpoint. ``signum`` says which signal it was."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class GracefulInterrupt:
     """Context manager catching SIGINT and SIGTERM while a training loop runs.
 
@@ -47,7 +55,7 @@ class GracefulInterrupt:
         if self.requested:
             # Second signal: the user does not want to wait for the checkpoint.
             self._restore()
-            raise KeyboardInterrupt
+            raise Aborted(signum)
         self.requested = True
         self.signum = signum
         if self.message:

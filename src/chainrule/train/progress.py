@@ -10,8 +10,9 @@ import time
 
 def format_count(n):
     """1234567 -> '1.2M', as progress bars show counts and rates."""
+    # From 0.99995 of a limit on, the smaller unit would print "1000.0": 999,960 is "1.0M", not "1000.0k".
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= limit:
+        if abs(n) >= 0.99995 * limit:
             return f"{n / limit:.1f}{suffix}"
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.1f}"
 
