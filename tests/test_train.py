@@ -756,3 +756,12 @@ def test_a_second_signal_aborts_with_its_own_exit_code(monkeypatch, capsys):
     monkeypatch.setattr("chainrule.cli.build_parser", parser)
     assert main([]) == 143  # a second SIGTERM used to exit 130, as Ctrl-C
     assert "interrupted without saving" in capsys.readouterr().err
+
+
+def test_resuming_in_a_folder_that_cannot_be_written_fails_before_any_work(tmp_path, monkeypatch):
+    run_fit(tmp_path / "r", epochs=1, plot=False)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path / "r")
+                        else real_access(path, mode))
+    with pytest.raises(PermissionError, match="folder is not writable"):
+        run_fit(tmp_path / "r", epochs=2, resume=True, plot=False)

@@ -218,6 +218,7 @@ def resume_lm(out_dir, *, epochs=None, patience=None, data=None, callback=None, 
         config.patience = patience
     config.check()
     run = RunDir(out_dir)
+    run.check_writable()
     if not run.has_checkpoint():
         raise CheckpointNotFoundError(f"nothing to resume in {out_dir}: there is no {run.last.name} (the run "
                                       f"stopped before its first epoch ended); delete {run.config} (or the folder) "
@@ -272,8 +273,12 @@ class _Trainer:
             self.loss_sum, self.loss_count = extra.get("loss_sum", 0.0), extra.get("loss_count", 0)
             self.stopper.patience = c.patience or None
             self.history.save(self.run_dir.history)  # as fit does: it may be an epoch behind the checkpoint
-            self.log(f"resuming {self.run_dir.path} at epoch {self.sampler.epoch + 1}, "
-                     f"batch {self.sampler.position} of {len(self.sampler)}")
+            if self.sampler.epoch >= c.epochs or self.stopper.should_stop:
+                self.log(f"{self.run_dir.path}: the run already finished ({self.sampler.epoch} epochs); --epochs N "
+                         f"continues it for more")
+            else:
+                self.log(f"resuming {self.run_dir.path} at epoch {self.sampler.epoch + 1}, "
+                         f"batch {self.sampler.position} of {len(self.sampler)}")
         else:
             self.run_dir.create()
             self.data.vocab.save(vocab_path(self.run_dir.path))

@@ -76,6 +76,12 @@ class RunDir:
     def has_checkpoint(self):
         return self.last.is_file()
 
+    def check_writable(self):
+        """Before resuming: a folder that cannot take new files would fail only after an epoch's work."""
+        if self.path.is_dir() and not os.access(self.path, os.W_OK | os.X_OK):
+            raise PermissionError(f"{self.path}: the run's folder is not writable, so no checkpoint could be saved; "
+                                  f"copy it somewhere writable and resume there")
+
     def claim(self):
         """Create the folder and, exclusively, an empty ``config.json``, before a new run starts.
 

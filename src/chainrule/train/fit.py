@@ -83,6 +83,7 @@ def fit(model, optimizer, sampler, train_step, evaluate=None, *, epochs, run_dir
 
     if run is not None:
         if resume:
+            run.check_writable()
             checkpoint = load_checkpoint(run.last)
             restore(checkpoint, model, optimizer, scheduler, history=history, states=states, rngs=rngs,
                     array_states=array_states)
