@@ -247,13 +247,21 @@ def fake_pip(payload, calls):
     return run
 
 
-def test_pip_download_verifies_and_caches(tmp_cache, monkeypatch):
+PAYLOAD = b"pretend wheel"
+
+
+def fetched_once(monkeypatch):
+    """A fake wheel "downloaded" into the cache: (its cached path, its hash, the pip calls made)."""
     import hashlib
-    payload = b"pretend wheel"
-    good = hashlib.sha256(payload).hexdigest()
+    good = hashlib.sha256(PAYLOAD).hexdigest()
     calls = []
-    monkeypatch.setattr(fetch.subprocess, "run", fake_pip(payload, calls))
-    path = pip_download("fake==1.0", sha256=good)
+    monkeypatch.setattr(fetch.subprocess, "run", fake_pip(PAYLOAD, calls))
+    return pip_download("fake==1.0", sha256=good), good, calls
+
+
+def test_pip_download_verifies_and_caches(tmp_cache, monkeypatch):
+    path, good, calls = fetched_once(monkeypatch)
+    payload = PAYLOAD
     assert path.read_bytes() == payload and path.parent.parent == tmp_cache / "downloads"
     # With a pin, pip itself checks the hash (before an sdist's build code can run).
     requirement = Path(calls[0][calls[0].index("-r") + 1])
@@ -269,12 +277,7 @@ def test_pip_download_verifies_and_caches(tmp_cache, monkeypatch):
 
 
 def test_a_stray_file_in_the_cache_is_left_alone_and_the_good_download_found(tmp_cache, monkeypatch):
-    import hashlib
-    payload = b"pretend wheel"
-    good = hashlib.sha256(payload).hexdigest()
-    calls = []
-    monkeypatch.setattr(fetch.subprocess, "run", fake_pip(payload, calls))
-    path = pip_download("fake==1.0", sha256=good)
+    path, good, _ = fetched_once(monkeypatch)
     assert path.stat().st_mode & 0o777 == 0o644  # readable by all, as a shared cache needs
     stray = path.parent / "README"  # sorts before the wheel's name
     stray.write_text("notes")
