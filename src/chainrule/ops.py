@@ -262,7 +262,8 @@ class Max(Function):
     """
 
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
+        reduced = range(a.ndim) if axis is None else axis
+        if any(a.shape[i] == 0 for i in reduced):  # a max of no values; other empty axes just stay empty
             raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
         self.a, self.axis, self.keepdims = a, axis, keepdims
         self.out = np.asarray(a.max(axis=axis, keepdims=True))
