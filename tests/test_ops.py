@@ -405,6 +405,7 @@ def test_integer_tensors_in_float_ops_become_float32():
         ours, theirs = getattr(ints, name)(), getattr(torch.tensor([0, 1, -1]), name)()
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+    assert F.sigmoid(ints).dtype == F.tanh(ints).dtype == np.float32
     assert (cr.tensor(np.array([1, 2])) / cr.tensor(np.array([2, 2]))).dtype == np.float32
     assert (cr.tensor(np.array([1, 2])) * 2.5).dtype == np.float32
     assert (cr.tensor(np.array([1, 2])) * 2).dtype == np.int64

@@ -25,11 +25,11 @@ def relu(x):
 
 
 def sigmoid(x):
-    return ops.Sigmoid.apply(_t(x))
+    return _t(x).sigmoid()  # the Tensor method turns integer input into float32 first
 
 
 def tanh(x):
-    return ops.Tanh.apply(_t(x))
+    return _t(x).tanh()
 
 
 def linear(x, weight, bias=None):
