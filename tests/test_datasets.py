@@ -78,7 +78,8 @@ def test_layouts_paragraphs_and_lines(tmp_path):
 
 
 def test_a_few_stray_blank_lines_do_not_glue_one_sentence_per_line_into_paragraphs(tmp_path):
-    lines = [f"the company said it would buy {i} shares" for i in range(1000)]
+    # Sentences of varying length, as in the Penn Treebank's files.
+    lines = [" ".join(["the company said it would buy shares"] + ["more"] * (i * 7 % 23)) for i in range(1000)]
     for k in (250, 500, 750):
         lines[k] = ""
     path = tmp_path / "ptb.txt"
@@ -93,6 +94,18 @@ def test_a_few_stray_blank_lines_do_not_glue_one_sentence_per_line_into_paragrap
     (folder / "valid.txt").write_text("one line\nanother line\n")
     (folder / "test.txt").write_text("first line\n\nsecond line\nthird line\n")
     assert load_corpus(folder).test == ["first line", "second line", "third line"]
+
+
+def test_prose_wrapped_into_lines_is_read_as_paragraphs_even_without_blank_lines(tmp_path):
+    import textwrap
+    sentences = [f"Sentence number {i} runs on for quite a few words before it finally ends here." for i in range(300)]
+    paragraphs = [textwrap.wrap(" ".join(sentences[i:i + 6]), 70) for i in range(0, 300, 6)]
+    for lines in paragraphs:
+        lines[0] = "    " + lines[0]  # paragraphs marked by indentation, not by blank lines
+    path = tmp_path / "book.txt"
+    path.write_text("CHAPTER 1\n\n" + "\n".join(line for p in paragraphs for line in p) + "\n")
+    c = load_corpus(path)
+    assert len(c.train) + len(c.valid) + len(c.test) == 301  # the heading and the 300 sentences, whole
 
 
 def test_crlf_and_byte_order_mark(tmp_path):

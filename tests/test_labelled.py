@@ -131,25 +131,28 @@ def test_an_unclosed_csv_quote_is_an_error_not_a_merged_row(tmp_path):
     f = write(tmp_path / "r.csv", 'pos,good\nneg,"never closed\n' + "pos,more\n" * 20000)
     with pytest.raises(DataError, match="r.csv line 2: bad CSV quoting"):
         load_labelled(f)
-    # A quote inside an unquoted field is only a character, as before.
-    g = write(tmp_path / "s.csv", 'pos,He said "hi" there\nneg,dull\n')
-    assert load_labelled(g).train.texts == ['He said "hi" there', "dull"]
+    # A quote inside an unquoted field is only a character, and a quoted phrase opening a field is read as
+    # pandas reads it, as before.
+    g = write(tmp_path / "s.csv", 'pos,He said "hi" there\nneg,"Titanic" is a great movie\n')
+    assert load_labelled(g).train.texts == ['He said "hi" there', "Titanic is a great movie"]
 
 
 def test_a_row_wider_than_the_first_is_refused_instead_of_cutting_its_text(tmp_path):
     f = write(tmp_path / "c.csv", "pos,a gripping, beautifully acted film\nneg,dull\n")
-    with pytest.raises(DataError, match="c.csv line 1: 3 comma-separated columns, but label and text make 2"):
+    with pytest.raises(DataError, match="c.csv line 1: 3 comma-separated columns, but most rows have 2"):
         load_labelled(f)
-    g = write(tmp_path / "t.tsv", "pos\tgood\nneg\tbad\tfilm here\n")
-    with pytest.raises(DataError, match="t.tsv line 2: 3 tab-separated columns, but label and text make 2"):
+    g = write(tmp_path / "t.tsv", "pos\tgood\nneg\tbad\tfilm here\npos\tfine\n")
+    with pytest.raises(DataError, match="t.tsv line 2: 3 tab-separated columns, but most rows have 2"):
         load_labelled(g)
     h = write(tmp_path / "h.csv", "label,text\npos,fine\nneg,dull,film\n")
     with pytest.raises(DataError, match="h.csv line 3: 3 comma-separated columns, but the header has 2"):
         load_labelled(h)
-    i = write(tmp_path / "i.tsv", "1\tgood\tpos\n2\tbad\tneg\tx\n")
-    with pytest.raises(DataError, match="i.tsv line 2: 4 tab-separated columns, but the first row has 3"):
-        load_labelled(i, label_column=2, text_column=1)
-    # Empty fields at the end of a row (a trailing tab) are not columns.
+    # Extra columns in every row are columns, not cut texts; empty fields at the end (a trailing tab,
+    # an optional last column) are not columns either.
+    three = write(tmp_path / "three.tsv", "pos\tgreat movie\timdb\nneg\tboring film\trt\n")
+    assert load_labelled(three).train.texts == ["great movie", "boring film"]
+    trail = write(tmp_path / "trail.tsv", "0\tgood one\t\n1\tbad one\tnote\n")
+    assert load_labelled(trail, label_column=0, text_column=1).train.texts == ["good one", "bad one"]
     ok = write(tmp_path / "ok.tsv", "pos\tgood\t\nneg\tbad\n")
     assert load_labelled(ok).train.texts == ["good", "bad"]
 

@@ -310,6 +310,10 @@ def test_registration_cannot_leave_a_module_half_replaced():
         with pytest.raises(KeyError, match=f"attribute '{name}' already exists"):
             outer.register_parameter(name, None)
     assert [n for n, _ in outer.named_parameters()] == ["sub.weight", "sub.bias"] and outer.sub is not None
+    # A name registered as None can take a Parameter later, as in PyTorch.
+    no_bias = nn.Linear(2, 3, bias=False)
+    no_bias.register_parameter("bias", nn.Parameter(np.zeros(3, dtype=np.float32)))
+    assert [n for n, _ in no_bias.named_parameters()] == ["weight", "bias"]
     # A Module over a Parameter is refused (it would leave the parameter listed and trained).
     layer = nn.Linear(1, 1)
     with pytest.raises(TypeError, match="parameter 'bias'"):

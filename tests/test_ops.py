@@ -409,6 +409,7 @@ def test_integer_tensors_in_float_ops_become_float32():
     assert (cr.tensor(np.array([1, 2])) / cr.tensor(np.array([2, 2]))).dtype == np.float32
     assert (cr.tensor(np.array([1, 2])) * 2.5).dtype == np.float32
     assert (cr.tensor(np.array([1, 2])) * 2).dtype == np.int64
+    assert (cr.tensor(np.array([1, 2])) + np.float64(1.5)).dtype == np.float32  # a NumPy scalar is a number
     assert cr.tensor(np.float64(1.5)).dtype == np.float64  # a NumPy float64 keeps its dtype, as torch.tensor
     # A float32 model times an integer mask stays float32, and so does its gradient.
     w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -437,6 +438,8 @@ def test_linear_with_a_row_bias_and_a_bad_weight():
     assert F.linear(cr.randn(3), w, b).shape == (1, 5)
     with pytest.raises(ValueError, match="weight must be 2-D"):
         F.linear(x, cr.randn(3), None)
+    with pytest.raises(ValueError, match=r"bias of shape \(2, 1, 5\) does not match"):  # it would repeat rows
+        F.linear(x, w, cr.ones(2, 1, 5))
 
 
 def test_max_pool_gradient_goes_to_a_real_minus_infinity_not_the_padding():

@@ -302,6 +302,12 @@ def test_joiners_modifiers_and_invisible_characters(text, expected):
     assert tokenize(text) == expected
 
 
+def test_a_joiner_at_the_edge_of_a_word_is_dropped():
+    # "word\u200c" used to be a vocabulary entry of its own, beside "word".
+    assert tokenize("word\u200c and hi\u200d! \u200cabc") == ["word", "and", "hi", "!", "abc"]
+    assert tokenize("ന്\u200d x") == ["ന്\u200d", "x"]  # after a virama (older Malayalam chillu) it stays
+
+
 def test_a_unit_written_onto_a_number_stays_with_it():
     assert tokenize("a 3.5mm jack and 1,000s of fans, 3.14 and 1,000.") == [
         "a", "3.5mm", "jack", "and", "1,000s", "of", "fans", ",", "3.14", "and", "1,000", "."]

@@ -132,6 +132,9 @@ def test_text_rows_that_disagree_with_the_header_are_not_read_as_binary(tmp_path
         (tmp_path / name).write_text(text)
         with pytest.raises(DataError, match=message):
             load_vectors(tmp_path / name)
+    # A first word holding a space ("new york") is still text.
+    (tmp_path / "sp.txt").write_text("2 3\nnew york 0.1 0.2 0.3\nking 1 2 3\n")
+    assert load_vectors(tmp_path / "sp.txt").words == ["new york", "king"]
     # A blank line after the header is skipped as in any text file.
     (tmp_path / "d.vec").write_text("2 2\n\na 0.1234567 0.7654321\nb 0.1111111 0.2222222\n")
     assert load_vectors(tmp_path / "d.vec").words == ["a", "b"]

@@ -6,6 +6,8 @@ saves memory and passes over the data, and keeps them numerically stable
 log of a probability). ``tests/`` checks each against its composition from
 primitives, against float64 finite differences, and against PyTorch.
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -31,10 +33,13 @@ class Linear(Function):
                 add_to_rows(y.reshape(-1, y.shape[-1]), b)  # matmul's result is contiguous: a view
             else:  # a bias that broadcasts some other way (as (1, out)), or nothing to add to
                 try:
-                    y = y + b
+                    widened = math.prod(np.broadcast_shapes(y.shape, b.shape)) != y.size
                 except ValueError:
+                    widened = True
+                if widened:  # the bias may add leading 1s to the output's shape, not repeat it
                     raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
-                                     f"{w.shape}") from None
+                                     f"{w.shape} and input of shape {x.shape}")
+                y = y + b
         return y
 
     def backward(self, g):

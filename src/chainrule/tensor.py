@@ -442,6 +442,8 @@ def _lift(value, like):
     # number takes the float tensor's dtype instead of turning float32 into float64.
     if isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_)) and like.data.dtype.kind == "f":
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
+    if isinstance(value, np.generic):
+        value = value.item()  # a NumPy scalar counts as a Python number, as in PyTorch
     return Tensor._wrap(backend.as_array(value))
 
 

@@ -20,8 +20,9 @@ between blank lines and splits it into sentences; ``"lines"`` takes every
 line separately (one sentence per line, as in the Penn Treebank files,
 still split further at sentence ends inside a line); ``"auto"`` (default)
 picks ``"paragraphs"`` if blank lines between lines of text are common (at
-least one per 50 lines of text) and ``"lines"`` if not; in a folder of
-split files the training file decides for all three.
+least one per 50 lines of text) or if the lines look wrapped (most nearly as
+long as the longest), and ``"lines"`` if not; in a folder of split files the
+training file decides for all three.
 
 Bad input raises :class:`DataError` naming the file and position: an empty
 file, a binary file (NUL byte), invalid UTF-8 (byte offset, line and column;
@@ -198,17 +199,33 @@ def read_text(path, errors="strict"):
 
 
 def guess_layout(text):
-    """``"paragraphs"`` if blank lines separate the text into blocks, ``"lines"`` if not.
+    """``"paragraphs"`` for prose wrapped into lines, ``"lines"`` for one sentence (or unit) per line.
 
-    Blocks need blank lines to be common: at least one per 50 lines of text
-    (prose wrapped into paragraphs has one every few lines). A few stray blank
-    lines in a file of one sentence per line would otherwise glue its
-    sentences into a handful of "paragraphs". Blank lines at the start or end
+    Prose is recognised by its blank lines between paragraphs, when they are
+    common (at least one per 50 lines of text), or by its wrapping: most of
+    its lines are nearly as long as the longest ones (a book indenting its
+    paragraphs instead has blank lines only around chapter headings). A few
+    stray blank lines in a file of one sentence per line, whose lengths vary
+    from line to line, do not make it prose. Blank lines at the start or end
     separate nothing and do not count.
     """
     inner = text.strip().split("\n")
     blank = sum(not ln.strip() for ln in inner)
-    return "paragraphs" if blank and blank * 50 >= len(inner) - blank else "lines"
+    if blank and blank * 50 >= len(inner) - blank:
+        return "paragraphs"
+    return "paragraphs" if _looks_wrapped(inner) else "lines"
+
+
+def _looks_wrapped(lines):
+    """Whether most lines of text end near one width (within 15% of the 90th-percentile length)."""
+    lengths = sorted(len(ln.rstrip()) for ln in lines if ln.strip())
+    if len(lengths) < 20:
+        return False
+    width = lengths[int(0.9 * (len(lengths) - 1))]
+    if width < 40:  # short lines: verse, lists, or sentences; wrapping is not what made them
+        return False
+    near = sum(0.85 * width <= n <= width for n in lengths)
+    return near > 0.5 * len(lengths)
 
 
 def read_sentences(path, errors="strict", layout="auto"):

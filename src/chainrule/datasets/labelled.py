@@ -54,6 +54,7 @@ import csv
 import io
 import tarfile
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,7 +280,9 @@ def _rows(text, source, format):
                 raise DataError(f"{source} line {number}: empty line (every line must hold one example)")
             yield number, line.split("\t")
         return
-    # strict: an unclosed quote is an error instead of swallowing the rows after it into one text.
+    # strict: an unclosed quote is an error instead of swallowing the rows after it into one text. A
+    # quote that opens a field and closes inside it on the same line (pos,"Titanic" is great) is read
+    # as pandas and the lenient reader read it, quotes dropped.
     reader = csv.reader(io.StringIO("\n".join(lines), newline=""), strict=True)
     start = 1
     while True:
@@ -288,9 +291,11 @@ def _rows(text, source, format):
         except StopIteration:
             return
         except csv.Error as e:
-            raise DataError(f"{source} line {start}: bad CSV quoting ({e}); a quoted field must end with a quote "
-                            f"followed by a comma or the line's end, and a quote inside one is written twice "
-                            f"(lines {start}-{reader.line_num} were read as this record)") from None
+            if reader.line_num != start:
+                raise DataError(f"{source} line {start}: bad CSV quoting ({e}): a quote opened here is not closed "
+                                f"until line {reader.line_num} (a quoted field ends with a quote followed by a "
+                                f"comma or the line's end, and a quote inside one is written twice)") from None
+            fields = next(csv.reader([lines[start - 1]], strict=False))
         if not fields or all(not f.strip() for f in fields):
             raise DataError(f"{source} line {start}: empty line (every line must hold one example)")
         yield start, fields
@@ -328,17 +333,18 @@ def _read_table(text, source, format, label_column, text_column):
     li = _column(label_column, header, "label", 0, source, "label")
     ti = _column(text_column, header, "text", 1, source, "text")
     texts, labels, lines = [], [], []
-    records = rows if header is not None else _chain(first, rows)
+    records = list(rows if header is not None else _chain(first, rows))
     separator = "tab" if format == "tsv" else "comma"
-    # No row is wider than the header, or than the first row when columns are chosen by index, or
-    # than label + text by default: a wider one would lose the part of its text after an unquoted
-    # comma (or a tab) without a word. Empty fields at the end do not count.
+    # A row wider than the file's columns has an unquoted comma (or a tab) in its text, which would be
+    # cut there without a word. The columns: the header's, or else the width most rows have (ties: the
+    # narrower), so that a file with a third column is fine. Empty fields at the end do not count.
     if header is not None:
         width, where = _width(header), "the header has"
-    elif label_column is None and text_column is None:
-        width, where = 2, "label and text make"
     else:
-        width, where = _width(first[1]), "the first row has"
+        counts = Counter(len(fields) for _, fields in records)
+        # (never fewer than the chosen columns need: rows missing one get their own message below)
+        width = max(min(counts, key=lambda w: (-counts[w], w)), max(li, ti) + 1)
+        where = "most rows have"
     for number, fields in records:
         need = max(li, ti) + 1
         if len(fields) < need:
@@ -346,7 +352,7 @@ def _read_table(text, source, format, label_column, text_column):
                             f"{separator}-separated columns (label in column {li}, "
                             f"text in column {ti}), found {len(fields)}: is the label column missing?")
         if _width(fields) > width:
-            fix = "quote the text" if format == "csv" else "a text cannot hold a tab"
+            fix = "quote a text that holds commas" if format == "csv" else "a text cannot hold a tab"
             raise DataError(f"{source} line {number}: {_width(fields)} {separator}-separated columns, but {where} "
                             f"{width}; the text would be cut at the extra {separator} ({fix})")
         label, sentence = fields[li].strip(), fields[ti].strip()

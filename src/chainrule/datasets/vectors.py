@@ -144,7 +144,7 @@ def _parse_header(line):
 
 
 def _looks_like_text_row(head):
-    """Whether the first row after the header is text: a word, then decimal numbers.
+    """Whether the first row after the header is text: a word, then decimal numbers (it ends in one).
 
     Any count of numbers: a text file whose rows disagree with the header's
     width must reach the text reader, whose error names the line, rather
@@ -156,8 +156,8 @@ def _looks_like_text_row(head):
         return False
     try:
         fields = rows[0].decode("utf-8").split()
-        [float(x) for x in fields[1:]]
-    except (UnicodeDecodeError, ValueError):
+        float(fields[-1])  # (a word may hold spaces, "new york 0.1 ...": only the end must be a number)
+    except (UnicodeDecodeError, ValueError, IndexError):
         return False
     return len(fields) >= 2
 

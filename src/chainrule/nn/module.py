@@ -65,7 +65,8 @@ class Module:
         self._buffers[name] = bool(persistent)
 
     def register_parameter(self, name, param):
-        if hasattr(self, name) and name not in self._parameters:
+        if name in self._modules or name in self._buffers or (
+                hasattr(self, name) and name not in self._parameters and getattr(self, name) is not None):
             # As in PyTorch: a submodule, buffer or attribute of that name would be left half-replaced.
             raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
         if param is None:

@@ -73,6 +73,9 @@ _APOSTROPHES = "'\u2019\u02bc"            # ' ’ ʼ
 _HYPHENS = "\\-\u2010\u2011"              # - ‐ (hyphen) ‑ (non-breaking hyphen)
 _JOINERS = "[\u200c\u200d]"                 # zero-width non-joiner and joiner
 _EMOJI_MODIFIERS = "[\U0001f3fb-\U0001f3ff]"  # skin tones (category Sk, so not marks)
+# A joiner at the edge of a word ("word\u200c and") joins nothing and would make "word" a second
+# vocabulary entry: dropped. (After a virama, as in older Malayalam text, it stays: a mark is not \w.)
+_STRAY_JOINERS = re.compile("(?<=\\w)[\u200c\u200d]+(?!\\w)|(?<!\\w)[\u200c\u200d]+(?=\\w)")
 # Invisible characters that only affect display (soft hyphen, direction marks, word joiner,
 # byte-order mark): dropped, so "co\u00adoperate" is "cooperate". The zero-width space marks a
 # word boundary (Thai, Khmer), so it separates words as a space does.
@@ -169,6 +172,8 @@ def tokenize(text, lower=False):
         # Before the pattern is chosen: lower-casing can add a mark ("İ" becomes "i" + U+0307).
         text = text.lower()
     marks = _MAY_HOLD_MARKS.search(text) is not None
+    if marks and ("\u200c" in text or "\u200d" in text):
+        text = _STRAY_JOINERS.sub("", text)
     text = (_full_inner_apostrophe() if marks else _INNER_APOSTROPHE).sub("'", text)
     pattern = _full_re() if marks else _FAST_RE
     tokens = [m.group(0) for m in pattern.finditer(text)]
