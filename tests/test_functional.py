@@ -309,3 +309,19 @@ def test_cross_entropy_ignored_rows_get_a_zero_gradient_even_with_a_nan_logit():
     with np.errstate(invalid="ignore"):
         F.cross_entropy(x, np.array([1, -100, 2]), ignore_index=-100).backward()
     assert np.isfinite(x.grad).all() and (x.grad[1] == 0).all() and (x.grad[0] != 0).any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_ignore_index_matches_torch(reduction):
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    t = np.array([0, -100, 3, 2, -100])
+    ours = cr.tensor(x, requires_grad=True)
+    loss = F.nll_loss(F.log_softmax(ours, axis=1), t, ignore_index=-100, reduction=reduction)
+    (loss.sum() if reduction == "none" else loss).backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.nll_loss(torch.log_softmax(theirs, 1), torch.tensor(t), reduction=reduction)
+    (expected.sum() if reduction == "none" else expected).backward()
+    np.testing.assert_allclose(loss.data, expected.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-6, atol=1e-7)
+    if reduction == "mean":  # every row ignored: NaN, as in torch
+        assert np.isnan(F.nll_loss(cr.zeros(2, 3), np.array([-100, -100]), ignore_index=-100).item())

@@ -85,8 +85,13 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     return ops_nn.CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index, reduction=reduction)
 
 
-def nll_loss(log_probs, targets, reduction="mean"):
-    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,)."""
+def nll_loss(log_probs, targets, ignore_index=None, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+
+    ``ignore_index`` marks targets that add nothing, as in ``cross_entropy``: their
+    rows give 0 and the mean is over the other rows (NaN if there are none, as
+    in PyTorch). PyTorch's default is -100; here None ignores nothing.
+    """
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     shape = tuple(log_probs.shape)
     if len(shape) != 2 or t.shape != shape[:1]:
@@ -94,13 +99,21 @@ def nll_loss(log_probs, targets, reduction="mean"):
                          f"and {t.shape}")
     if not np.issubdtype(t.dtype, np.integer):
         raise TypeError(f"nll_loss: targets must be integer class indices, got {t.dtype}")
-    if t.size and (t.min() < 0 or t.max() >= shape[1]):  # -1 would pick the last class, as NumPy indexes
-        bad = t[(t < 0) | (t >= shape[1])][0]
+    keep = None if ignore_index is None else t != ignore_index
+    counted = t if keep is None else t[keep]
+    if counted.size and (counted.min() < 0 or counted.max() >= shape[1]):  # -1 would pick the last class
+        bad = counted[(counted < 0) | (counted >= shape[1])][0]
         raise IndexError(f"nll_loss: target {bad} is out of range for {shape[1]} classes")
-    picked = -log_probs[np.arange(len(t)), t]
+    if keep is None:
+        picked = -log_probs[np.arange(len(t)), t]
+    else:
+        picked = -log_probs[np.arange(len(t)), np.where(keep, t, 0)] * Tensor(keep.astype(log_probs.dtype))
     if reduction == "none":
         return picked
-    return picked.sum() if reduction == "sum" else picked.mean()
+    if reduction == "sum":
+        return picked.sum()
+    n = len(t) if keep is None else int(keep.sum())
+    return picked.sum() * (1.0 / n if n else np.nan)
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
