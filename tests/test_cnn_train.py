@@ -512,3 +512,18 @@ def test_other_architectures_train_and_predict(changes):
                            show_progress=False, log=lambda s: None)
     assert len(result.classifier.predict(["superb", "a long film that was very quite dull"])) == 2
     assert result.test["accuracy"] >= 0.9  # each of them learns the task (chance is 0.5)
+
+
+def test_an_epoch_that_trained_nothing_here_is_not_counted_in_the_speed(monkeypatch):
+    # An epoch resumed after its last batch records 0 sentences/s; the median used to include it.
+    import chainrule.cnn.trainer as trainer
+    real_fit = trainer.fit
+
+    def fit_with_an_empty_epoch(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        result.history.metrics["sent_per_s"][0] = 0.0
+        return result
+    monkeypatch.setattr(trainer, "fit", fit_with_an_empty_epoch)
+    result = train_textcnn(synthetic(100), fast(epochs=3), show_progress=False, log=lambda s: None)
+    speeds = result.history.metrics["sent_per_s"]
+    assert speeds[0] == 0.0 and result.train_sentences_per_s == pytest.approx(np.median(speeds[1:]))

@@ -227,7 +227,8 @@ def train_textcnn(train, config=None, *, dev=None, test=None, vectors=None, run_
         pred = classifier.logits(*arrays["test"]).argmax(axis=1)
         test_metrics = classification_metrics(y_test, pred, labels)
     history = result.history
-    speeds = history.metrics.get("sent_per_s", [])
+    # An epoch resumed after its last batch trained nothing here and records 0: not a speed (as lm compare skips it).
+    speeds = [v for v in history.metrics.get("sent_per_s", []) if v]
     out = TrainResult(classifier=classifier, history=history, best_epoch=result.best_epoch,
                       dev_accuracy=best["acc"], test=test_metrics, coverage=coverage,
                       train_sentences_per_s=float(np.median(speeds)) if speeds else None,
