@@ -516,7 +516,7 @@ def test_other_architectures_train_and_predict(changes):
 
 def test_an_epoch_that_trained_nothing_here_is_not_counted_in_the_speed(monkeypatch):
     # An epoch resumed after its last batch records 0 sentences/s; the median used to include it.
-    import chainrule.cnn.trainer as trainer
+    from chainrule.cnn import trainer
     real_fit = trainer.fit
 
     def fit_with_an_empty_epoch(*args, **kwargs):
