@@ -460,29 +460,19 @@ def _promote(a, b, divide=False):
         return a, b
     fa, fb = da.kind in "fc", db.kind in "fc"
     if fa and not fb:
-        return a, _cast(b, da)
+        return a, b.astype(da)
     if fb and not fa:
-        return _cast(a, db), b
+        return a.astype(db), b
     if not fa:  # both integer or boolean
         return (_floating(a), _floating(b)) if divide else (a, b)
-    if (a.data.ndim == 0) != (b.data.ndim == 0):
-        return (a, _cast(b, da)) if b.data.ndim == 0 else (_cast(a, db), b)
+    if (a.data.ndim == 0) != (b.data.ndim == 0) and da != db:
+        return (a, b.astype(da)) if b.data.ndim == 0 else (a.astype(db), b)
     return a, b
-
-
-def _cast(t, dtype):
-    if t.data.dtype == dtype:
-        return t
-    if t.requires_grad:
-        return ops.Cast.apply(t, dtype=dtype)
-    return Tensor._wrap(t.data.astype(dtype))
 
 
 def _floating(t):
     """``t`` itself if it is floating-point, else its values as PyTorch's default float (float32)."""
-    if t.data.dtype.kind in "fc":
-        return t
-    return Tensor._wrap(t.data.astype(backend.DEFAULT_FLOAT))
+    return t if t.data.dtype.kind in "fc" else t.astype(backend.DEFAULT_FLOAT)
 
 
 def _raw(value):

@@ -266,12 +266,10 @@ def cmd_train(args):
         if not args.out:
             raise CLIError("cnn train needs --out DIR for the run's checkpoints, metrics and model")
         out = Path(args.out)
-        from ..train.checkpoint import already_holds_a_run, run_files
+        from ..train.checkpoint import already_holds_a_run, refuse_other_runs
         if (out / RUN_FILE).exists():
             raise CLIError(already_holds_a_run(out, RUN_FILE, _has_progress(out)))
-        if run_files(out):  # another kind of run (a language model's): this one would write over it
-            raise CLIError(f"{out} already holds a training run's files ({', '.join(run_files(out)[:4])}); choose "
-                           f"another --out")
+        refuse_other_runs(out)  # another kind of run (a language model's): this one would write over it
         config = _config(args)
         spec = {"data": _data_spec(args), "cv": args.cv, "config": config.to_dict()}
     if spec["cv"] is not None and spec["cv"] < 2:

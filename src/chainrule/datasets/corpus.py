@@ -143,9 +143,10 @@ def _load_path(path, errors="strict", layout="auto"):
         return corpus_from_sentences(path.stem, sentences, info={"source": str(path)})
     split_files = _find_split_files(path)
     if split_files:
+        texts = {s: read_text(split_files[s], errors) for s in SPLITS}
         if layout == "auto":  # the training file decides, so that every split is read the same way
-            layout = guess_layout(read_text(split_files["train"], errors))
-        splits = [read_sentences(split_files[s], errors, layout) for s in SPLITS]
+            layout = guess_layout(texts["train"])
+        splits = [text_sentences(texts[s], layout) for s in SPLITS]
         info = {"source": str(path), "split": "given by the files " + ", ".join(p.name for p in split_files.values())}
         return make_corpus(path.name, *splits, info=info)
     files = sorted(p for p in path.glob("*.txt") if p.is_file())
@@ -230,14 +231,14 @@ def _looks_wrapped(lines):
 
 def read_sentences(path, errors="strict", layout="auto"):
     """The sentences of a text file, read as described in the module docstring."""
-    text = read_text(path, errors)
-    lines = text.split("\n")
+    return text_sentences(read_text(path, errors), layout)
+
+
+def text_sentences(text, layout="auto"):
+    """The sentences of a file's text (as ``read_text`` returns it), by ``layout``."""
     if layout == "auto":
         layout = guess_layout(text)
-    if layout == "lines":
-        units = lines
-    else:
-        units = re.split(r"\n[ \t]*\n", text)
+    units = text.split("\n") if layout == "lines" else re.split(r"\n[ \t]*\n", text)
     return [s for unit in units for s in split_sentences(unit)]
 
 

@@ -206,9 +206,7 @@ def load_labelled(name_or_path, label_column=None, text_column=None, format=None
 def _warn_if_columns_look_wrong(split):
     """Warn about the two ways a table's columns are usually misread: a header taken for an example
     (its "label" occurs nowhere else), and label and text columns swapped (most labels unique)."""
-    counts = {}
-    for label in split.labels:
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(split.labels)
     singletons = sum(c == 1 for c in counts.values())
     if len(counts) > 20 and singletons > len(counts) / 2:
         warnings.warn(f"{split.source}: {singletons:,} of {len(counts):,} labels occur once; are the label and "
@@ -420,10 +418,7 @@ def _split_files(folder):
 
 def _info(train, source, dev=None, test=None):
     def counts(split):
-        out = {}
-        for label in split.labels:
-            out[label] = out.get(label, 0) + 1
-        return {"examples": len(split), "classes": dict(sorted(out.items()))}
+        return {"examples": len(split), "classes": dict(sorted(Counter(split.labels).items()))}
     info = {"source": source, "train": counts(train)}
     for name, split in (("dev", dev), ("test", test)):
         if split is not None:

@@ -18,13 +18,14 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from ..datasets.sources import saved_source
 from ..models.mixture import Mixture
 from ..models.ngram import DiscountWarning, KneserNeyLM
 from ..models.perplexity import Score
 from ..train.checkpoint import RunDir
 from .data import prepare_data
 from .run import read_config
-from .trainer import LMConfig, resume_lm, saved_corpus, train_lm
+from .trainer import LMConfig, resume_lm, train_lm
 
 SPLITS = ("valid", "test")
 
@@ -132,7 +133,7 @@ def _continues(out_dir, config):
     run = RunDir(out_dir)
     if not run.config.exists():
         return False
-    wanted = dict(asdict(config), corpus=saved_corpus(config.corpus))
+    wanted = dict(asdict(config), corpus=saved_source(config.corpus))  # as train_lm saves it
     saved = read_config(out_dir).get("train", {})
     if config.pretrained:  # the vectors' width replaced emb when the run started
         saved, wanted = {**saved, "emb": None}, {**wanted, "emb": None}

@@ -35,9 +35,10 @@ from ..models.perplexity import Score, exp_mean_nll
 from ..train.checkpoint import (
     CheckpointNotFoundError,
     RunDir,
+    already_holds_a_run,
     load_checkpoint,
+    refuse_other_runs,
     restore,
-    run_files,
     save_checkpoint,
 )
 from ..train.early_stopping import EarlyStopping
@@ -163,12 +164,6 @@ def evaluate_model(model, data, split, batch_size=2048):
     return Score(float(-lp.sum()), int(lp.size))
 
 
-def saved_corpus(corpus):
-    """The corpus as a run saves it: a file or folder as an absolute path, so that `lm eval` and
-    `--resume` find the text from any directory; a named corpus as it is."""
-    return saved_source(corpus)
-
-
 def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_progress=None, resumable=True):
     """Train a new run in ``out_dir`` (which must not hold one already); returns a TrainResult.
 
@@ -180,17 +175,13 @@ def train_lm(config, out_dir, *, data=None, callback=None, verbose=True, show_pr
     """
     config = LMConfig.from_dict(config) if isinstance(config, dict) else config
     config.check()
-    config.corpus = saved_corpus(config.corpus)
+    config.corpus = saved_source(config.corpus)  # absolute, so `lm eval` and --resume find it from anywhere
     run = RunDir(out_dir)
     # Checked before the data is prepared (claim checks again, exclusively, after). A TextCNN run
     # has a config.json and checkpoints too, but also its run.json: no language model to resume.
-    others = run_files(out_dir)
     if run.has_checkpoint() and run.config.exists() and not (run.path / "run.json").exists():
-        raise ValueError(f"{out_dir} already holds a training run; continue it with --resume {out_dir} "
-                         f"or choose another --out")
-    if others and others != [run.config.name]:
-        raise ValueError(f"{out_dir} already holds a training run's files ({', '.join(others[:4])}); "
-                         f"choose another --out")
+        raise ValueError(already_holds_a_run(out_dir, run.config.name, resumable=True))
+    refuse_other_runs(out_dir, own=run.config.name)
     if data is None:
         data = prepare_data(config.corpus, lower=config.lower, min_count=config.min_count,
                             max_vocab=config.max_vocab or None)

@@ -48,6 +48,15 @@ def run_files(folder):
     return sorted(name for name in RUN_FILES if (folder / name).exists())
 
 
+def refuse_other_runs(folder, own=None):
+    """ValueError if ``folder`` holds a training run's files (besides ``own``, this run's claim file):
+    a new run would write over them (a language model's vocab.json over a TextCNN's, or back)."""
+    others = [name for name in run_files(folder) if name != own]
+    if others:
+        raise ValueError(f"{folder} already holds a training run's files ({', '.join(others[:4])}); choose another "
+                         f"--out, or continue that run with --resume {folder} if it is one of this kind")
+
+
 def already_holds_a_run(folder, claim_file, resumable):
     """The message for a new run pointed at a folder that another run has claimed."""
     if resumable:
@@ -92,10 +101,7 @@ class RunDir:
         ``vocab.json``, ...) is refused too: this run would write over them.
         """
         from .atomic import claim
-        others = run_files(self.path)
-        if others and others != [self.config.name]:
-            raise ValueError(f"{self.path} already holds a training run's files ({', '.join(others[:4])}); choose "
-                             f"another --out, or continue the run with --resume {self.path} if it is one of this kind")
+        refuse_other_runs(self.path, own=self.config.name)
         self.create()
         if not claim(self.config):
             raise ValueError(already_holds_a_run(self.path, self.config.name, self.has_checkpoint()))
