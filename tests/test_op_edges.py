@@ -83,6 +83,14 @@ def test_pow_scalar_at_negative_zero_matches_torch():
         np.testing.assert_array_equal(c.grad, t.grad.numpy())
 
 
+def test_abs_gradient_at_zero_infinity_and_nan_matches_torch():
+    values = np.array([NAN, -0.0, 0.0, INF, -INF, -2.0, 3.0], dtype=np.float32)
+    c, t = both(values)
+    abs(c).backward(np.ones(len(values), np.float32))
+    t.abs().backward(torch.ones(len(values)))
+    np.testing.assert_array_equal(c.grad, t.grad.numpy())  # 0 at NaN, not NaN
+
+
 # ------------------------------------------------------------ the engine: a node with only None gradients
 def test_node_that_only_receives_none_gradients():
     # `cond` requires grad but only feeds where's condition, which has no gradient: the engine must

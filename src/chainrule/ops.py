@@ -187,7 +187,9 @@ class Abs(Function):
         return np.abs(a)
 
     def backward(self, g):
-        return (g * np.sign(self.a),)
+        # sign(a), but 0 rather than NaN at a NaN, as PyTorch's abs backward gives.
+        a = self.a
+        return (g * ((a > 0).astype(g.dtype) - (a < 0)),)
 
 
 class Tanh(Function):

@@ -292,6 +292,8 @@ class Tensor:
     def abs(self):
         return ops.Abs.apply(self)
 
+    __abs__ = abs
+
     def tanh(self):
         return ops.Tanh.apply(_floating(self))
 
@@ -444,7 +446,10 @@ def _lift(value, like):
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
     if isinstance(value, np.generic):
         value = value.item()  # a NumPy scalar counts as a Python number, as in PyTorch
-    return Tensor._wrap(backend.as_array(value))
+    array = backend.as_array(value)
+    if array.dtype == object:  # e.g. a chainrule.Scalar: NumPy would keep it as an object, gradient lost
+        raise TypeError(f"a Tensor cannot meet {type(value).__name__} in an op: only numbers, arrays and Tensors")
+    return Tensor._wrap(array)
 
 
 def _promote(a, b, divide=False):
