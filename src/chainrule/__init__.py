@@ -11,12 +11,14 @@ from .creation import arange, cat, concatenate, ones, ones_like, rand, randn, st
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .rng import manual_seed
+from .scalar import Scalar
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError",
+    "Scalar",
     "Tensor",
     "arange",
     "backend",
