@@ -5,7 +5,9 @@
   is the library's bookkeeping per op, almost none is arithmetic.
 - ``make_scalar_mlp(lib)``: a 3-4-4-1 MLP evaluated on four inputs one
   scalar at a time, as micrograd computes, plus a squared loss and its
-  backward: the cost of one tiny op, dozens of times over.
+  backward: the cost of one tiny op, dozens of times over. chainrule runs it
+  twice: with ``chainrule.Scalar`` (Python floats, the type made for this)
+  and with 0-d Tensors (``chainrule-tensor``: NumPy arrays of one element).
 """
 import itertools
 import os
@@ -123,6 +125,17 @@ def make_scalar_mlp(lib):
             return loss.data
     elif lib == "chainrule":
         import chainrule as cr
+        layers = [[([cr.Scalar(v) for v in w], cr.Scalar(b)) for w, b in layer] for layer in weights]
+        params = [p for layer in layers for w, b in layer for p in (*w, b)]
+
+        def step():
+            for p in params:
+                p.grad = None
+            loss = _mlp_loss(layers, cr.relu)
+            loss.backward()
+            return loss.data
+    elif lib == "chainrule-tensor":
+        import chainrule as cr
         layers = [[([cr.tensor(v, requires_grad=True) for v in w], cr.tensor(b, requires_grad=True))
                    for w, b in layer] for layer in weights]
         params = [p for layer in layers for w, b in layer for p in (*w, b)]
@@ -151,4 +164,4 @@ def make_scalar_mlp(lib):
 
 
 CHAIN_LIBS = ("chainrule", "torch", "autograd", "mygrad", "tinygrad")
-SCALAR_LIBS = ("chainrule", "micrograd", "torch")
+SCALAR_LIBS = ("chainrule", "chainrule-tensor", "micrograd", "torch")
