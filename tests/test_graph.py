@@ -179,3 +179,31 @@ def test_a_diverged_value_can_still_be_drawn():
     loss = x.log().sum()  # -inf
     assert graph.format_number(float("inf")) == "inf" and graph.format_number(float("nan")) == "nan"
     assert "-inf" in graph.to_dot(loss)
+
+
+def test_a_scalar_graph_is_drawn_like_the_tensor_graph_of_the_same_expression():
+    # L = c * (a + 2 * b) on Scalars: the same values and gradients as the lecture graph of tensors,
+    # except that the constant 2 is folded into its op rather than drawn as a node.
+    a, b, c = cr.Scalar(3.0, name="a"), cr.Scalar(1.0), cr.Scalar(-2.0, name="c")
+    d = 2 * b
+    e = a + d
+    loss = c * e
+    loss.backward()
+    dot = graph.to_dot(loss, names={"b": b}, title="L = c * (a + 2 * b)")
+    for label in ("{ a | value 3 | grad -2 }", "{ b | value 1 | grad -4 }", "{ c | value -2 | grad 5 }",
+                  "{ value 2 | grad -2 }", "{ value 5 | grad -2 }", "{ value -10 | grad 1 }"):
+        assert label in dot
+    assert sorted(re.findall(r'op\d+ \[shape=ellipse.*label="([^"]+)"\]', dot)) == ["*", "*", "+"]
+    assert len(re.findall(r"-> ", dot)) == (1 + 1) + (2 + 1) + (2 + 1)
+    assert 'label="L = c * (a + 2 * b)"' in dot
+    with pytest.raises(TypeError, match="not a Scalar"):
+        graph.to_dot(loss, names={"b": cr.tensor(1.0)})
+
+
+@needs_dot
+def test_a_scalar_graph_renders(tmp_path):
+    a = cr.Scalar(0.5, name="a")
+    out = (a * a).tanh()
+    out.backward()
+    svg = graph.draw(out, tmp_path / "scalar.svg")
+    assert "grad 1" in html.unescape(Path(svg).read_text())

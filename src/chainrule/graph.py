@@ -6,7 +6,8 @@
     cr.graph.draw(loss, "loss.svg", names=model, collapse_modules=True)
 
 Values are boxes (name, value and gradient; for tensors the shape and the
-norms), operations are ellipses between them. ``collapse_modules=True`` folds
+norms), operations are ellipses between them. A graph of ``chainrule.Scalar``
+values is drawn the same way, from the Scalar that ends it. ``collapse_modules=True`` folds
 the ops each module recorded (``Function.scope``, set while a module runs)
 into one box per module, so a model's loss graph stays a handful of boxes.
 
@@ -22,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from .scalar import Scalar
 from .tensor import Tensor
 from .train.atomic import atomic_write_text
 
@@ -176,13 +178,27 @@ def op_label(ctx):
 
 
 # --------------------------------------------------------------------- dot
+def _dot_header(title):
+    """The first lines of a drawing: layout left to right, fonts, and the title if any."""
+    lines = ["digraph chainrule {",
+             '  graph [rankdir=LR, fontname="Helvetica", nodesep=0.25, ranksep=0.35];',
+             '  node [fontname="Helvetica", fontsize=11];',
+             '  edge [arrowsize=0.7];']
+    if title:
+        lines.append(f"  labelloc=t; label={_quote(title)};")
+    return lines
+
+
 def to_dot(root, names=None, collapse_modules=False, title=None):
     """The Graphviz source of ``root``'s graph, as a string.
 
     ``names`` names leaves: a Module (its ``named_parameters()``) or a mapping
     of names to tensors; a tensor's own ``.name`` is used otherwise. With
     ``collapse_modules`` the ops recorded inside each module become one box.
+    ``root`` may also be a :class:`chainrule.Scalar` (then ``collapse_modules`` does not apply).
     """
+    if isinstance(root, Scalar):
+        return _scalar_to_dot(root, names, title)
     order = nodes(root)
     table = _name_table(names)
     paths = _module_paths(names)
@@ -214,12 +230,7 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
         elif t._ctx is None and t.requires_grad and len(users) == 1 and None not in users:
             group_of[id(t)] = users.pop()
 
-    lines = ["digraph chainrule {",
-             '  graph [rankdir=LR, fontname="Helvetica", nodesep=0.25, ranksep=0.35];',
-             '  node [fontname="Helvetica", fontsize=11];',
-             '  edge [arrowsize=0.7];']
-    if title:
-        lines.append(f"  labelloc=t; label={_quote(title)};")
+    lines = _dot_header(title)
 
     groups = {}  # module -> {"ops": {op name: count}, "params": [labels]}
     for t in order:
@@ -276,6 +287,37 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
         if src != dst and (src, dst) not in written:  # inside one module's box: no edge
             written.add((src, dst))
             lines.append(f"  {src} -> {dst};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _scalar_to_dot(root, names, title):
+    """``to_dot`` for a graph of Scalars: every node is a value with its gradient, every op an ellipse."""
+    order = root.topological_order()
+    table = {}
+    for name, s in (names or {}).items():
+        if not isinstance(s, Scalar):
+            raise TypeError(f"names: {name!r} maps to a {type(s).__name__}, not a Scalar")
+        table[id(s)] = name
+    index = {id(s): i for i, s in enumerate(order)}
+    lines = _dot_header(title)
+    for i, s in enumerate(order):
+        name = table.get(id(s)) or s.name
+        fields = ([name] if name else []) + [f"value {format_number(s.data)}"]
+        if s.grad is not None:
+            fields.append(f"grad {format_number(s.grad)}")
+        if s is root:
+            style = f'style=filled, fillcolor="{_ROOT_FILL}", penwidth=1.5'
+        elif s.is_leaf:
+            style = f'style=filled, fillcolor="{_PARAM_FILL}"'
+        else:
+            style = "style=solid"
+        lines.append(f"  v{i} [shape=record, {style}, label={_record(fields)}];")
+        if not s.is_leaf:
+            label = OP_LABELS.get(s.op, s.op)
+            lines.append(f"  op{i} [shape=ellipse, style=filled, fillcolor=white, label={_quote(label)}];")
+            lines.extend(f"  v{index[id(p)]} -> op{i};" for p in s.parents)
+            lines.append(f"  op{i} -> v{i};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
