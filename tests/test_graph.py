@@ -183,7 +183,7 @@ def test_a_diverged_value_can_still_be_drawn():
 
 def test_a_scalar_graph_is_drawn_like_the_tensor_graph_of_the_same_expression():
     # L = c * (a + 2 * b) on Scalars: the same values and gradients as the lecture graph of tensors,
-    # except that the constant 2 is folded into its op rather than drawn as a node.
+    # except that the constant 2 is part of its op's label rather than a node of its own.
     a, b, c = cr.Scalar(3.0, name="a"), cr.Scalar(1.0), cr.Scalar(-2.0, name="c")
     d = 2 * b
     e = a + d
@@ -193,7 +193,8 @@ def test_a_scalar_graph_is_drawn_like_the_tensor_graph_of_the_same_expression():
     for label in ("{ a | value 3 | grad -2 }", "{ b | value 1 | grad -4 }", "{ c | value -2 | grad 5 }",
                   "{ value 2 | grad -2 }", "{ value 5 | grad -2 }", "{ value -10 | grad 1 }"):
         assert label in dot
-    assert sorted(re.findall(r'op\d+ \[shape=ellipse.*label="([^"]+)"\]', dot)) == ["*", "*", "+"]
+    # The constant shows in its op's label, so 2 * b and b - 2 could not be confused.
+    assert sorted(re.findall(r'op\d+ \[shape=ellipse.*label="([^"]+)"\]', dot)) == ["*", "* 2", "+"]
     assert len(re.findall(r"-> ", dot)) == (1 + 1) + (2 + 1) + (2 + 1)
     assert 'label="L = c * (a + 2 * b)"' in dot
     with pytest.raises(TypeError, match="not a Scalar"):

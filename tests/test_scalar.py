@@ -10,12 +10,14 @@ import pytest
 import torch
 
 import chainrule as cr
+import chainrule.functional as F
 from chainrule import Scalar
+from chainrule import scalar as scalar_module
 
 INF, NAN = math.inf, math.nan
 
 # Values for the unary ops: ordinary ones, both zeros, the far tails and the non-finite.
-UNARY_VALUES = [-3.5, -1.0, -1e-300, -0.0, 0.0, 1e-300, 0.5, 2.0, 30.0, -800.0, 800.0, INF, -INF, NAN]
+UNARY_VALUES = [-3.5, -1.0, -1e-300, -0.0, 0.0, 1e-300, 0.5, 2.0, 30.0, -800.0, 800.0, 1e200, INF, -INF, NAN]
 
 UNARY = {
     "exp": (lambda s: s.exp(), torch.exp),
@@ -28,6 +30,8 @@ UNARY = {
     "neg": (lambda s: -s, torch.neg),
     "square": (lambda s: s ** 2, lambda t: t ** 2),
     "cube_root": (lambda s: s ** (1 / 3), lambda t: t ** (1 / 3)),
+    "root": (lambda s: s ** 0.5, lambda t: t ** 0.5),
+    "self_over_self": (lambda s: s / s, lambda t: t / t),
     "inverse": (lambda s: s ** -1, lambda t: t ** -1),
     "pow0": (lambda s: s ** 0, lambda t: t ** 0),
     "two_to_the": (lambda s: 2.0 ** s, lambda t: 2.0 ** t),
@@ -45,7 +49,7 @@ BINARY = {
     "div": lambda a, b: a / b,
     "pow": lambda a, b: a ** b,
 }
-BINARY_VALUES = [-2.0, -0.0, 0.0, 0.5, 3.0, INF, NAN]
+BINARY_VALUES = [-2.0, -0.0, 0.0, 0.5, 3.0, 1e-200, -1e300, INF, NAN]
 
 
 def torch_value_and_grads(fn, *values):
@@ -55,9 +59,12 @@ def torch_value_and_grads(fn, *values):
     return out.item(), [0.0 if g is None else g.item() for g in grads]
 
 
-def assert_same(ours, theirs, what):
-    # Equal as IEEE values: NaN matches NaN, infinities must agree in sign, finite values to 1e-12.
-    if math.isnan(theirs):
+def assert_same(ours, theirs, what, zero_sign=False):
+    # Equal as IEEE values: NaN matches NaN, infinities must agree in sign, finite values to 1e-12;
+    # with zero_sign, a zero's sign too (values keep it; gradients are sums from +0.0, see scalar.py).
+    if zero_sign and theirs == 0:
+        assert ours == 0 and math.copysign(1, ours) == math.copysign(1, theirs), f"{what}: {ours} but PyTorch gives {theirs}"
+    elif math.isnan(theirs):
         assert math.isnan(ours), f"{what}: {ours} but PyTorch gives NaN"
     elif math.isinf(theirs):
         assert ours == theirs, f"{what}: {ours} but PyTorch gives {theirs}"
@@ -73,7 +80,7 @@ def test_unary_ops_match_torch_on_edge_values(name):
         out = ours_fn(x)
         out.backward()
         value, (grad,) = torch_value_and_grads(torch_fn, v)
-        assert_same(out.data, value, f"{name}({v}) value")
+        assert_same(out.data, value, f"{name}({v}) value", zero_sign=True)
         assert_same(x.grad, grad, f"{name}'({v})")
 
 
@@ -86,7 +93,7 @@ def test_binary_ops_match_torch_on_edge_values(name):
             out = fn(x, y)
             out.backward()
             value, (ga, gb) = torch_value_and_grads(fn, a, b)
-            assert_same(out.data, value, f"{a} {name} {b}")
+            assert_same(out.data, value, f"{a} {name} {b}", zero_sign=True)
             assert_same(x.grad, ga, f"d({a} {name} {b})/da")
             assert_same(y.grad, gb, f"d({a} {name} {b})/db")
 
@@ -230,8 +237,14 @@ def test_numbers_mix_in_but_tensors_and_arrays_are_refused():
     assert (True + a).data == 3.0
     with pytest.raises(TypeError):
         a + cr.tensor(1.0)
-    with pytest.raises(TypeError, match="cannot meet Scalar"):
+    with pytest.raises(TypeError, match="expected numbers, got Scalar"):
         cr.tensor([1.0, 2.0]) * a
+    for tensor_function in (F.sigmoid, F.relu, F.tanh, cr.Tensor):  # each would cut the graph silently
+        with pytest.raises(TypeError, match="expected numbers, got Scalar"):
+            tensor_function(a)
+    assert (a * np.bool_(True)).data == 2.0 and Scalar(np.bool_(True)).data == 1.0
+    with pytest.raises(TypeError, match="grad must be a real number"):
+        (a * 2.0).backward(grad="2.5")
     with pytest.raises(TypeError):
         np.array([1.0, 2.0]) + a
     with pytest.raises(TypeError):
@@ -275,3 +288,48 @@ def test_explain_backward_lists_one_product_per_edge_and_reaches_the_gradients()
     assert a.grad is None  # explaining changes nothing
     d.backward()
     assert (a.grad, b.grad) == (-2.0, 2.0)
+
+
+def test_division_by_tiny_and_huge_divisors_matches_torch():
+    # The divisor's derivative is -(a/b)/b: written -a/(b*b), b*b overflows or underflows first.
+    for a, b in [(1e-200, 1e-200), (-INF, 1e300), (1e300, 1e300), (3.0, 1e-160)]:
+        x, y = Scalar(a), Scalar(b)
+        (x / y).backward()
+        _, (ga, gb) = torch_value_and_grads(lambda s, t: s / t, a, b)
+        assert_same(x.grad, ga, f"d({a}/{b})/da")
+        assert_same(y.grad, gb, f"d({a}/{b})/db")
+
+
+def test_an_unpickled_graph_keeps_its_order_in_a_new_process(monkeypatch):
+    import pickle
+    for _ in range(100):
+        Scalar(0.0)  # the numbering has moved on by the time w is made
+    w = Scalar(2.0)
+    h = w * 3.0
+    saved = pickle.dumps((w, h))
+    monkeypatch.setattr(scalar_module, "_counter", itertools.count())  # a fresh process numbers from 0
+    w2, h2 = pickle.loads(saved)
+    loss = h2 * h2
+    loss.backward()
+    assert w2.grad == 36.0 and h2.grad == 12.0 and w2.data == 2.0 and h2.op_label == "* 3"
+    assert w.grad is None  # the original is untouched
+
+
+def test_op_labels_show_the_constant_and_its_side():
+    x = Scalar(2.0)
+    labels = [(3.0 - x).op_label, (x - 3.0).op_label, (x ** 2).op_label, (2.0 ** x).op_label,
+              (1.0 / x).op_label, (x * 0.5).op_label, (x * x).op_label, x.exp().op_label, x.op_label]
+    assert labels == ["3 -", "- 3", "** 2", "2 **", "1 /", "* 0.5", "*", "exp", ""]
+
+
+def test_python_habits_bool_int_and_subclasses():
+    assert not Scalar(0.0) and Scalar(-0.5) and int(Scalar(2.7)) == 2
+
+    class Named(Scalar):
+        __slots__ = ()
+
+    a, b = Named(2.0), Named(5.0)
+    out = (a - b) * (a ** b) + Scalar(1.0) / b
+    out.backward()
+    assert a.grad == pytest.approx(2.0 ** 5 + (2.0 - 5.0) * 5 * 2.0 ** 4)
+    assert b.grad == pytest.approx(-(2.0 ** 5) + (2.0 - 5.0) * 2.0 ** 5 * math.log(2.0) - 1 / 25)

@@ -25,4 +25,14 @@ def as_array(data, dtype=None):
     arr = np.asarray(data)
     if arr.dtype == np.float64 and not isinstance(data, np.generic):  # a NumPy float64 scalar keeps its dtype
         arr = arr.astype(DEFAULT_FLOAT)
+    elif arr.dtype == object:
+        # NumPy keeps what is not a number as a Python object: a chainrule.Scalar (whose graph
+        # would be cut without a word), an int beyond int64, ragged lists. A tensor of those is useless.
+        raise TypeError(f"expected numbers, got {type(data).__name__} {_short(data)}, which NumPy can only hold "
+                        f"as a Python object (not a number, an int too large for int64, or ragged lists)")
     return arr
+
+
+def _short(value, width=40):
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -30,7 +30,13 @@ Semantics (kept close to a PyTorch tensor of one element, in float64):
   freed; it goes when its output does;
 - IEEE arithmetic as in NumPy: 1/0 is inf, log(0) is -inf, sqrt(-1) is NaN
   (where Python's own float operations would raise), and the derivative at an
-  edge follows PyTorch's (ReLU'(0) = 0; d(a**b)/db = 0 where a == 0 and b >= 0).
+  edge follows PyTorch's convention (ReLU'(0) = 0; d(a**b)/db = 0 where a == 0
+  and b >= 0). Two limits of multiplying by a stored local derivative: where it
+  overflows (1/x for |x| below ~1e-308) the gradient is inf even if PyTorch's
+  g/x would be finite, and a zero gradient is +0.0 whatever PyTorch's sign;
+- ``==`` is identity, as for any Python object (``<`` ``<=`` ``>`` ``>=``
+  compare values), so Scalars can be kept in sets and dicts;
+- ``backward`` is not thread-safe (see its docstring).
 """
 import itertools
 import math
@@ -42,6 +48,7 @@ import numpy as np
 _new = object.__new__
 _counter = itertools.count()  # creation order: see Scalar.topological_order
 _creation = operator.attrgetter("_id")
+_STATE = ("_a", "_b", "_da", "_db", "data", "grad", "name", "op")
 
 
 class Scalar:
@@ -56,7 +63,7 @@ class Scalar:
         self.grad = None
         self.name = name
         self.op = ""
-        self._a = self._b = None  # inputs: none for a Scalar made by hand (a leaf)
+        self._a = self._b = self._db = None  # inputs: none for a Scalar made by hand (a leaf)
         self._id = next(_counter)
 
     # ---------------------------------------------------------------- fields
@@ -74,11 +81,39 @@ class Scalar:
         """d self / d parent for each of ``parents``: the factors the chain rule multiplies."""
         return () if self._a is None else (self._da,) if self._b is None else (self._da, self._db)
 
+    @property
+    def op_label(self):
+        """The op as drawings and explanations show it, with its constant: "- 3", "3 -" (for 3 - x), "exp"."""
+        if self._a is None:
+            return ""
+        constant = self._db if self._b is None else None
+        if constant is None:
+            return self.op
+        if self.op.startswith("r"):  # the constant came first: 3 - x, 2 ** x
+            return f"{constant:.4g} {self.op[1:]}"
+        return f"{self.op} {constant:.4g}"
+
     def item(self):
         return self.data
 
     def __float__(self):
         return self.data
+
+    def __int__(self):
+        return int(self.data)
+
+    def __bool__(self):
+        return self.data != 0
+
+    # Pickling and copying: the creation numbers are per process (see topological_order), so an
+    # unpickled Scalar takes a fresh one. Its inputs are unpickled before it, so they stay earlier.
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in _STATE if hasattr(self, k)}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._id = next(_counter)
 
     def __repr__(self):
         grad = "" if self.grad is None else f", grad={self.grad:.6g}"
@@ -102,47 +137,49 @@ class Scalar:
     # ------------------------------------------------------------ arithmetic
     # Each op: the value, then the local derivative for each Scalar input.
     def __add__(self, other):
-        if other.__class__ is Scalar:
+        if isinstance(other, Scalar):
             return _binary(self.data + other.data, self, 1.0, other, 1.0, "+")
         c = _constant(other)
-        return NotImplemented if c is None else _unary(self.data + c, self, 1.0, "+")
+        return NotImplemented if c is None else _unary(self.data + c, self, 1.0, "+", c)
 
     __radd__ = __add__
 
     def __sub__(self, other):
-        if other.__class__ is Scalar:
+        if isinstance(other, Scalar):
             return _binary(self.data - other.data, self, 1.0, other, -1.0, "-")
         c = _constant(other)
-        return NotImplemented if c is None else _unary(self.data - c, self, 1.0, "-")
+        return NotImplemented if c is None else _unary(self.data - c, self, 1.0, "-", c)
 
     def __rsub__(self, other):
         c = _constant(other)
-        return NotImplemented if c is None else _unary(c - self.data, self, -1.0, "-")
+        return NotImplemented if c is None else _unary(c - self.data, self, -1.0, "r-", c)
 
     def __mul__(self, other):
         a = self.data
-        if other.__class__ is Scalar:
+        if isinstance(other, Scalar):
             b = other.data
             return _binary(a * b, self, b, other, a, "*")
         c = _constant(other)
-        return NotImplemented if c is None else _unary(a * c, self, c, "*")
+        return NotImplemented if c is None else _unary(a * c, self, c, "*", c)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
         a = self.data
-        if other.__class__ is Scalar:
+        if isinstance(other, Scalar):
             b = other.data
-            return _binary(_div(a, b), self, _div(1.0, b), other, -_div(a, b * b), "/")
+            q = _div(a, b)
+            # -(a/b)/b rather than -a/(b*b): b*b overflows or underflows long before the quotient does
+            return _binary(q, self, _div(1.0, b), other, -_div(q, b), "/")
         c = _constant(other)
-        return NotImplemented if c is None else _unary(_div(a, c), self, _div(1.0, c), "/")
+        return NotImplemented if c is None else _unary(_div(a, c), self, _div(1.0, c), "/", c)
 
     def __rtruediv__(self, other):
         c = _constant(other)
         if c is None:
             return NotImplemented
-        b = self.data
-        return _unary(_div(c, b), self, -_div(c, b * b), "/")
+        q = _div(c, self.data)
+        return _unary(q, self, -_div(q, self.data), "r/", c)
 
     def __neg__(self):
         return _unary(-self.data, self, -1.0, "neg")
@@ -152,12 +189,19 @@ class Scalar:
 
     def __pow__(self, exponent):
         a = self.data
-        if exponent.__class__ is Scalar:
+        if isinstance(exponent, Scalar):
             b = exponent.data
             out = _pow(a, b)
             return _binary(out, self, _dpow_base(a, b), exponent, _dpow_exponent(a, b, out), "**")
         p = _constant(exponent)
-        return NotImplemented if p is None else _unary(_pow(a, p), self, _dpow_base(a, p), "**")
+        if p is None:
+            return NotImplemented
+        if p == 0.5:
+            # As NumPy and PyTorch do for a constant exponent of 0.5: sqrt, so -inf gives NaN and -0.0 gives
+            # -0.0 with derivative -inf (Python's ** gives inf and 0.0).
+            out = _sqrt(a)
+            return _unary(out, self, _div(0.5, out), "**", p)
+        return _unary(_pow(a, p), self, _dpow_base(a, p), "**", p)
 
     def __rpow__(self, base):
         c = _constant(base)
@@ -165,7 +209,7 @@ class Scalar:
             return NotImplemented
         b = self.data
         out = _pow(c, b)
-        return _unary(out, self, _dpow_exponent(c, b, out), "**")
+        return _unary(out, self, _dpow_exponent(c, b, out), "r**", c)
 
     # ---------------------------------------------------------- functions
     def exp(self):
@@ -198,7 +242,7 @@ class Scalar:
         a = self.data
         # NaN passes through with derivative 1, and ReLU'(0) = 0, as in PyTorch.
         if a <= 0:
-            return _unary(0.0, self, 0.0, "relu")
+            return _unary(a if a == 0 else 0.0, self, 0.0, "relu")  # relu(-0.0) is -0.0, as in PyTorch
         return _unary(a, self, 1.0, "relu")
 
     def abs(self):
@@ -210,9 +254,16 @@ class Scalar:
 
     # ------------------------------------------------------------- backward
     def backward(self, grad=1.0):
-        """Backpropagate from this Scalar: add d self/d node times ``grad`` to every node's ``.grad``."""
+        """Backpropagate from this Scalar: add d self/d node times ``grad`` to every node's ``.grad``.
+
+        Not thread-safe: the walk keeps its running sums on the nodes, so two threads must not run
+        ``backward`` at the same time on graphs that share a Scalar.
+        """
+        g = _constant(grad)
+        if g is None:
+            raise TypeError(f"backward: grad must be a real number, not {type(grad).__name__}")
         order = self.topological_order()
-        self._g = float(grad)
+        self._g = g
         for node in reversed(order):
             a = node._a
             if a is not None:
@@ -260,15 +311,19 @@ class Scalar:
                 grads[parent] += local * g
                 lines.append(f"d{labels[self]}/d{labels[parent]} += d{labels[node]}/d{labels[parent]} "
                              f"* d{labels[self]}/d{labels[node]} = {local:.6g} * {g:.6g} "
-                             f"({node.op}) -> {grads[parent]:.6g}")
+                             f"({node.op_label}) -> {grads[parent]:.6g}")
         return lines
 
 
 # An op has one or two inputs, each kept with its local derivative in a slot of its own rather
 # than in tuples: one object per op instead of three (tuples would also be more for the garbage
 # collector to scan, which costs as much as the arithmetic on expressions this small).
-def _unary(data, a, da, op):
-    """The result of an op of one Scalar: its value, the input and d value/d input."""
+def _unary(data, a, da, op, constant=None):
+    """The result of an op of one Scalar: its value, the input and d value/d input.
+
+    A constant operand (the 3 of ``x - 3``) is kept in the second input's derivative slot, which a
+    one-input op leaves free, so that drawings and explanations can show it.
+    """
     out = _new(Scalar)
     out.data = data
     out.grad = None
@@ -277,6 +332,7 @@ def _unary(data, a, da, op):
     out._a = a
     out._da = da
     out._b = None
+    out._db = constant
     out._id = next(_counter)
     return out
 
@@ -301,7 +357,7 @@ def _constant(x):
     cls = x.__class__
     if cls is float:
         return x
-    if cls is int or isinstance(x, numbers.Real):  # bool, NumPy's scalars, fractions, ...
+    if cls is int or isinstance(x, (numbers.Real, np.bool_)):  # bool, NumPy's scalars, fractions, ...
         return float(x)
     return None
 

@@ -446,10 +446,7 @@ def _lift(value, like):
         return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
     if isinstance(value, np.generic):
         value = value.item()  # a NumPy scalar counts as a Python number, as in PyTorch
-    array = backend.as_array(value)
-    if array.dtype == object:  # e.g. a chainrule.Scalar: NumPy would keep it as an object, gradient lost
-        raise TypeError(f"a Tensor cannot meet {type(value).__name__} in an op: only numbers, arrays and Tensors")
-    return Tensor._wrap(array)
+    return Tensor._wrap(backend.as_array(value))  # refuses what NumPy would keep as an object (a Scalar, ...)
 
 
 def _promote(a, b, divide=False):
