@@ -31,6 +31,7 @@ UNARY = {
     "square": (lambda s: s ** 2, lambda t: t ** 2),
     "cube_root": (lambda s: s ** (1 / 3), lambda t: t ** (1 / 3)),
     "root": (lambda s: s ** 0.5, lambda t: t ** 0.5),
+    "inverse_root": (lambda s: s ** -0.5, lambda t: t ** -0.5),
     "self_over_self": (lambda s: s / s, lambda t: t / t),
     "inverse": (lambda s: s ** -1, lambda t: t ** -1),
     "pow0": (lambda s: s ** 0, lambda t: t ** 0),

@@ -77,12 +77,21 @@ class PowScalar(Function):
 
     def forward(self, a, exponent):
         self.a, self.p = a, exponent
-        return a ** exponent
+        # PyTorch computes x ** 0.5 as sqrt(x) (NumPy does too) and x ** -0.5 as 1 / sqrt(x), which
+        # differ from IEEE pow only at -0.0: -0.0 and -inf, where pow gives 0.0 and inf.
+        if exponent == -0.5:
+            return 1 / np.sqrt(a)
+        out = a ** exponent
+        if exponent == 0.5:
+            self.out = out
+        return out
 
     def backward(self, g):
         p = self.p
         if p == 0:
             return (np.zeros_like(self.a),)
+        if p == 0.5:  # from the saved root, as PyTorch does: -inf (0.5 / -0.0) at -0.0, where pow gives +inf
+            return (g * (0.5 / self.out),)
         return (g * p * self.a ** (p - 1),)
 
 

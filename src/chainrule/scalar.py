@@ -201,7 +201,9 @@ class Scalar:
             # -0.0 with derivative -inf (Python's ** gives inf and 0.0).
             out = _sqrt(a)
             return _unary(out, self, _div(0.5, out), "**", p)
-        return _unary(_pow(a, p), self, _dpow_base(a, p), "**", p)
+        # And x ** -0.5 as 1 / sqrt(x), as PyTorch does: -inf at -0.0 (pow gives inf).
+        out = _div(1.0, _sqrt(a)) if p == -0.5 else _pow(a, p)
+        return _unary(out, self, _dpow_base(a, p), "**", p)
 
     def __rpow__(self, base):
         c = _constant(base)
