@@ -267,15 +267,15 @@ class Scalar:
         order = self.topological_order()
         self._g = g
         for node in reversed(order):
+            # Every op using this node came later and has been walked: its gradient is complete.
+            g = node._g
+            node.grad = g if node.grad is None else node.grad + g
             a = node._a
             if a is not None:
-                g = node._g
                 a._g += node._da * g
                 b = node._b
                 if b is not None:
                     b._g += node._db * g
-        for node in order:
-            node.grad = node._g if node.grad is None else node.grad + node._g
 
     def topological_order(self):
         """Every Scalar this one was computed from, each once, inputs before the ops that use them.
@@ -287,13 +287,21 @@ class Scalar:
         self._g = 0.0
         seen = {self}
         stack = [self]
+        pop, push, mark = stack.pop, stack.append, seen.add
         while stack:
-            node = stack.pop()
-            for parent in (node._a, node._b):
-                if parent is not None and parent not in seen:
-                    parent._g = 0.0
-                    seen.add(parent)
-                    stack.append(parent)
+            node = pop()
+            a = node._a
+            if a is None:  # a leaf
+                continue
+            if a not in seen:
+                a._g = 0.0
+                mark(a)
+                push(a)
+            b = node._b
+            if b is not None and b not in seen:
+                b._g = 0.0
+                mark(b)
+                push(b)
         return sorted(seen, key=_creation)
 
     def explain_backward(self, grad=1.0):
