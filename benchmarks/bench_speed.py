@@ -23,6 +23,7 @@ elsewhere on the machine slows them alike, and the medians are compared.
 The ratios are chainrule's time over the other's: below 1, chainrule is faster.
 """
 import argparse
+import gc
 import json
 import os
 import platform
@@ -95,12 +96,19 @@ def available(lib):
 
 
 # --------------------------------------------------------------- measuring
-def measure(steps, repeats, warmup, budget_s, errors=None):
+def measure(steps, repeats, warmup, budget_s, errors=None, collect=False):
     """Median seconds per call of each step function, calling them in turn.
 
     A library whose step is slow (above ``budget_s / repeats`` after warm-up)
     takes fewer timed steps, at least 3, so one slow peer cannot stall the run.
     One slower than a third of the budget (tinygrad) is timed once.
+    ``collect``: run Python's garbage collector on its young generations
+    before each timed step, outside the timing. For steps of a millisecond
+    or less this matters: a collection is triggered by the count of objects
+    allocated and not yet freed, so a library that leaves reference cycles
+    behind (micrograd's closures do) would otherwise have its collections
+    run, and be timed, inside whichever library's step comes next. With it,
+    each library pays for the collections its own step triggers.
     Returns ({name: median seconds}, {name: number of timed steps}).
     """
     first = {}
@@ -126,6 +134,8 @@ def measure(steps, repeats, warmup, budget_s, errors=None):
     for i in range(max(wanted.values())):
         for name, step in steps.items():
             if i < wanted[name]:
+                if collect:
+                    gc.collect(1)
                 start = clock()
                 step()
                 times[name].append(clock() - start)
@@ -327,7 +337,7 @@ def main(argv=None):
     if "chain" not in args.skip:
         libs = ["chainrule"] + other_libs(micro.CHAIN_LIBS[1:])
         steps = {lib: micro.make_chain(lib) for lib in libs}
-        medians, counts = measure(steps, args.repeats * 10, args.warmup * 5, args.peer_budget)
+        medians, counts = measure(steps, args.repeats * 10, args.warmup * 5, args.peer_budget, collect=True)
         results["chain100"] = {"ms": {lib: m * 1e3 for lib, m in medians.items()}, "timed_steps": counts}
         for lib in libs[1:]:
             target = CHAIN_TARGET if lib == "torch" else None
@@ -340,7 +350,7 @@ def main(argv=None):
         libs = ["chainrule"] + other_libs(micro.SCALAR_LIBS[1:])
         steps = {lib: micro.make_scalar_mlp(lib) for lib in libs}
         values = {lib: step() for lib, step in steps.items()}
-        medians, counts = measure(steps, args.repeats * 10, args.warmup * 5, args.peer_budget)
+        medians, counts = measure(steps, args.repeats * 10, args.warmup * 5, args.peer_budget, collect=True)
         results["scalar_mlp"] = {"ms": {lib: m * 1e3 for lib, m in medians.items()}, "timed_steps": counts,
                                  "loss": values}
         rows = [("chainrule", lib) for lib in libs[1:] if lib != "chainrule-tensor"]
