@@ -111,55 +111,34 @@ def _mlp_loss(layers, relu):
 
 
 def make_scalar_mlp(lib):
-    weights = mlp_weights()
+    """One step (forward, backward) of the scalar MLP in ``lib``, each weight a scalar of its own."""
     if lib == "micrograd":
         from micrograd.engine import Value
-        layers = [[([Value(v) for v in w], Value(b)) for w, b in layer] for layer in weights]
-        params = [p for layer in layers for w, b in layer for p in (*w, b)]
-
-        def step():
-            for p in params:
-                p.grad = 0.0
-            loss = _mlp_loss(layers, lambda v: v.relu())
-            loss.backward()
-            return loss.data
-    elif lib == "chainrule":
+        return _scalar_mlp_step(Value, lambda v: v.relu(), 0.0, lambda loss: loss.data)
+    if lib == "chainrule":
         import chainrule as cr
-        layers = [[([cr.Scalar(v) for v in w], cr.Scalar(b)) for w, b in layer] for layer in weights]
-        params = [p for layer in layers for w, b in layer for p in (*w, b)]
-
-        def step():
-            for p in params:
-                p.grad = None
-            loss = _mlp_loss(layers, cr.relu)
-            loss.backward()
-            return loss.data
-    elif lib == "chainrule-tensor":
+        return _scalar_mlp_step(cr.Scalar, cr.relu, None, lambda loss: loss.data)
+    if lib == "chainrule-tensor":
         import chainrule as cr
-        layers = [[([cr.tensor(v, requires_grad=True) for v in w], cr.tensor(b, requires_grad=True))
-                   for w, b in layer] for layer in weights]
-        params = [p for layer in layers for w, b in layer for p in (*w, b)]
-
-        def step():
-            for p in params:
-                p.grad = None
-            loss = _mlp_loss(layers, cr.relu)
-            loss.backward()
-            return loss.item()
-    elif lib == "torch":
+        return _scalar_mlp_step(lambda v: cr.tensor(v, requires_grad=True), cr.relu, None, lambda loss: loss.item())
+    if lib == "torch":
         import torch
-        layers = [[([torch.tensor(v, requires_grad=True) for v in w], torch.tensor(b, requires_grad=True))
-                   for w, b in layer] for layer in weights]
-        params = [p for layer in layers for w, b in layer for p in (*w, b)]
+        return _scalar_mlp_step(lambda v: torch.tensor(v, requires_grad=True), torch.relu, None,
+                                lambda loss: loss.item())
+    raise ValueError(lib)
 
-        def step():
-            for p in params:
-                p.grad = None
-            loss = _mlp_loss(layers, torch.relu)
-            loss.backward()
-            return loss.item()
-    else:
-        raise ValueError(lib)
+
+def _scalar_mlp_step(make, relu, no_grad_value, value):
+    """``make`` turns a float into the library's scalar; ``no_grad_value`` is what .grad is reset to."""
+    layers = [[([make(v) for v in w], make(b)) for w, b in layer] for layer in mlp_weights()]
+    params = [p for layer in layers for w, b in layer for p in (*w, b)]
+
+    def step():
+        for p in params:
+            p.grad = no_grad_value
+        loss = _mlp_loss(layers, relu)
+        loss.backward()
+        return value(loss)
     return step
 
 

@@ -20,6 +20,15 @@ import torch
 
 import chainrule as cr
 
+#: The binary operators, written once for any library's tensors or scalars.
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a ** b,
+}
+
 #: The finite-difference check costs two forward passes per input element, so
 #: it runs on small inputs only; a test with bigger ones says gradcheck=False.
 GRADCHECK_MAX_ELEMENTS = 400

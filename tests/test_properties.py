@@ -1,7 +1,7 @@
 """Property tests: random broadcast-compatible shapes and random reductions, against PyTorch."""
 import numpy as np
 import torch
-from helpers import helper_test_op
+from helpers import BINARY, helper_test_op
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
@@ -12,13 +12,6 @@ import chainrule.functional as F
 # Each example runs in a few milliseconds; these counts keep the file to a few seconds.
 EXAMPLES = 40
 
-BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b,
-}
 
 
 def values(shape, seed, low=-2.0, high=2.0):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import BINARY
 
 import chainrule as cr
 import chainrule.functional as F
@@ -43,13 +44,6 @@ UNARY = {
     "over_four": (lambda s: s / 4.0, lambda t: t / 4.0),
 }
 
-BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b,
-}
 BINARY_VALUES = [-2.0, -0.0, 0.0, 0.5, 3.0, 1e-200, -1e300, INF, NAN]
 
 

@@ -138,29 +138,29 @@ class Scalar:
     # Each op: the value, then the local derivative for each Scalar input.
     def __add__(self, other):
         if isinstance(other, Scalar):
-            return _binary(self.data + other.data, self, 1.0, other, 1.0, "+")
+            return _node(self.data + other.data, "+", self, 1.0, other, 1.0)
         c = _constant(other)
-        return NotImplemented if c is None else _unary(self.data + c, self, 1.0, "+", c)
+        return NotImplemented if c is None else _node(self.data + c, "+", self, 1.0, None, c)
 
     __radd__ = __add__
 
     def __sub__(self, other):
         if isinstance(other, Scalar):
-            return _binary(self.data - other.data, self, 1.0, other, -1.0, "-")
+            return _node(self.data - other.data, "-", self, 1.0, other, -1.0)
         c = _constant(other)
-        return NotImplemented if c is None else _unary(self.data - c, self, 1.0, "-", c)
+        return NotImplemented if c is None else _node(self.data - c, "-", self, 1.0, None, c)
 
     def __rsub__(self, other):
         c = _constant(other)
-        return NotImplemented if c is None else _unary(c - self.data, self, -1.0, "r-", c)
+        return NotImplemented if c is None else _node(c - self.data, "r-", self, -1.0, None, c)
 
     def __mul__(self, other):
         a = self.data
         if isinstance(other, Scalar):
             b = other.data
-            return _binary(a * b, self, b, other, a, "*")
+            return _node(a * b, "*", self, b, other, a)
         c = _constant(other)
-        return NotImplemented if c is None else _unary(a * c, self, c, "*", c)
+        return NotImplemented if c is None else _node(a * c, "*", self, c, None, c)
 
     __rmul__ = __mul__
 
@@ -170,19 +170,19 @@ class Scalar:
             b = other.data
             q = _div(a, b)
             # -(a/b)/b rather than -a/(b*b): b*b overflows or underflows long before the quotient does
-            return _binary(q, self, _div(1.0, b), other, -_div(q, b), "/")
+            return _node(q, "/", self, _div(1.0, b), other, -_div(q, b))
         c = _constant(other)
-        return NotImplemented if c is None else _unary(_div(a, c), self, _div(1.0, c), "/", c)
+        return NotImplemented if c is None else _node(_div(a, c), "/", self, _div(1.0, c), None, c)
 
     def __rtruediv__(self, other):
         c = _constant(other)
         if c is None:
             return NotImplemented
         q = _div(c, self.data)
-        return _unary(q, self, -_div(q, self.data), "r/", c)
+        return _node(q, "r/", self, -_div(q, self.data), None, c)
 
     def __neg__(self):
-        return _unary(-self.data, self, -1.0, "neg")
+        return _node(-self.data, "neg", self, -1.0)
 
     def __pos__(self):
         return self
@@ -192,7 +192,7 @@ class Scalar:
         if isinstance(exponent, Scalar):
             b = exponent.data
             out = _pow(a, b)
-            return _binary(out, self, _dpow_base(a, b), exponent, _dpow_exponent(a, b, out), "**")
+            return _node(out, "**", self, _dpow_base(a, b), exponent, _dpow_exponent(a, b, out))
         p = _constant(exponent)
         if p is None:
             return NotImplemented
@@ -200,10 +200,10 @@ class Scalar:
             # As NumPy and PyTorch do for a constant exponent of 0.5: sqrt, so -inf gives NaN and -0.0 gives
             # -0.0 with derivative -inf (Python's ** gives inf and 0.0).
             out = _sqrt(a)
-            return _unary(out, self, _div(0.5, out), "**", p)
+            return _node(out, "**", self, _div(0.5, out), None, p)
         # And x ** -0.5 as 1 / sqrt(x), as PyTorch does: -inf at -0.0 (pow gives inf).
         out = _div(1.0, _sqrt(a)) if p == -0.5 else _pow(a, p)
-        return _unary(out, self, _dpow_base(a, p), "**", p)
+        return _node(out, "**", self, _dpow_base(a, p), None, p)
 
     def __rpow__(self, base):
         c = _constant(base)
@@ -211,24 +211,24 @@ class Scalar:
             return NotImplemented
         b = self.data
         out = _pow(c, b)
-        return _unary(out, self, _dpow_exponent(c, b, out), "r**", c)
+        return _node(out, "r**", self, _dpow_exponent(c, b, out), None, c)
 
     # ---------------------------------------------------------- functions
     def exp(self):
         out = _exp(self.data)
-        return _unary(out, self, out, "exp")
+        return _node(out, "exp", self, out)
 
     def log(self):
         a = self.data
-        return _unary(_log(a), self, _div(1.0, a), "log")
+        return _node(_log(a), "log", self, _div(1.0, a))
 
     def sqrt(self):
         out = _sqrt(self.data)
-        return _unary(out, self, _div(0.5, out), "sqrt")
+        return _node(out, "sqrt", self, _div(0.5, out))
 
     def tanh(self):
         t = math.tanh(self.data)
-        return _unary(t, self, 1.0 - t * t, "tanh")
+        return _node(t, "tanh", self, 1.0 - t * t)
 
     def sigmoid(self):
         a = self.data
@@ -238,19 +238,19 @@ class Scalar:
         else:
             e = _exp(a)
             s = e / (1.0 + e)
-        return _unary(s, self, s * (1.0 - s), "sigmoid")
+        return _node(s, "sigmoid", self, s * (1.0 - s))
 
     def relu(self):
         a = self.data
         # NaN passes through with derivative 1, and ReLU'(0) = 0, as in PyTorch.
         if a <= 0:
-            return _unary(a if a == 0 else 0.0, self, 0.0, "relu")  # relu(-0.0) is -0.0, as in PyTorch
-        return _unary(a, self, 1.0, "relu")
+            return _node(a if a == 0 else 0.0, "relu", self, 0.0)  # relu(-0.0) is -0.0, as in PyTorch
+        return _node(a, "relu", self, 1.0)
 
     def abs(self):
         a = self.data
         # The sign of a; 0 at 0 and at NaN, as in PyTorch.
-        return _unary(abs(a), self, 1.0 if a > 0 else (-1.0 if a < 0 else 0.0), "abs")
+        return _node(abs(a), "abs", self, 1.0 if a > 0 else (-1.0 if a < 0 else 0.0))
 
     __abs__ = abs
 
@@ -328,27 +328,12 @@ class Scalar:
 # An op has one or two inputs, each kept with its local derivative in a slot of its own rather
 # than in tuples: one object per op instead of three (tuples would also be more for the garbage
 # collector to scan, which costs as much as the arithmetic on expressions this small).
-def _unary(data, a, da, op, constant=None):
-    """The result of an op of one Scalar: its value, the input and d value/d input.
+def _node(data, op, a, da, b=None, db=None):
+    """The result of an op: its value, its inputs ``a`` (and ``b``) and d value/d input for each.
 
-    A constant operand (the 3 of ``x - 3``) is kept in the second input's derivative slot, which a
-    one-input op leaves free, so that drawings and explanations can show it.
+    For an op of one Scalar, ``b`` is None and ``db`` may hold its constant operand (the 3 of
+    ``x - 3``), so that drawings and explanations can show it.
     """
-    out = _new(Scalar)
-    out.data = data
-    out.grad = None
-    out.name = None
-    out.op = op
-    out._a = a
-    out._da = da
-    out._b = None
-    out._db = constant
-    out._id = next(_counter)
-    return out
-
-
-def _binary(data, a, da, b, db, op):
-    """The result of an op of two Scalars: its value, each input and d value/d input."""
     out = _new(Scalar)
     out.data = data
     out.grad = None
