@@ -275,12 +275,15 @@ def test_explain_backward_lists_one_product_per_edge_and_reaches_the_gradients()
     lines = d.explain_backward()
     assert lines[0] == "dd/dd = 1"
     assert lines[1:] == [
-        "dd/dc += dd/dc * dd/dd = 1 * 1 (+) -> 1",
-        "dd/da += dd/da * dd/dd = 1 * 1 (+) -> 1",
-        "dd/da += dc/da * dd/dc = -3 * 1 (*) -> -2",
-        "dd/db += dc/db * dd/dc = 2 * 1 (*) -> 2",
+        "dd/dc += ∂d/∂c · dd/dd = 1 · 1 (d = c + a) -> 1",
+        "dd/da += ∂d/∂a · dd/dd = 1 · 1 (d = c + a) -> 1",
+        "dd/da += ∂c/∂a · dd/dc = -3 · 1 (c = a * b) -> -2",
+        "dd/db += ∂c/∂b · dd/dc = 2 · 1 (c = a * b) -> 2",
     ]
     assert a.grad is None  # explaining changes nothing
+    x = Scalar(2.0, name="x")
+    formulas = [line.split("(", 1)[1].rsplit(")", 1)[0] for line in (3.0 - (-x).exp()).explain_backward()[1:]]
+    assert formulas == ["v3 = 3 - v2", "v2 = exp(v1)", "v1 = -x"]
     d.backward()
     assert (a.grad, b.grad) == (-2.0, 2.0)
 

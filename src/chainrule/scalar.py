@@ -307,7 +307,8 @@ class Scalar:
     def explain_backward(self, grad=1.0):
         """The chain-rule products ``backward`` would add up, in the order it adds them, as text lines.
 
-        Names are each Scalar's ``name``, or ``v0, v1, ...`` in forward order.
+        Names are each Scalar's ``name``, or ``v0, v1, ...`` in forward order. In each line, ``d``
+        is the gradient of the output so far and ``∂`` the local derivative of one op.
         Nothing is changed: the gradients are computed into a separate table.
         """
         order = self.topological_order()
@@ -319,10 +320,23 @@ class Scalar:
             g = grads[node]
             for parent, local in zip(node.parents, node.local_grads):
                 grads[parent] += local * g
-                lines.append(f"d{labels[self]}/d{labels[parent]} += d{labels[node]}/d{labels[parent]} "
-                             f"* d{labels[self]}/d{labels[node]} = {local:.6g} * {g:.6g} "
-                             f"({node.op_label}) -> {grads[parent]:.6g}")
+                # d for the gradient of the output so far, ∂ for the op's local derivative.
+                lines.append(f"d{labels[self]}/d{labels[parent]} += ∂{labels[node]}/∂{labels[parent]} "
+                             f"· d{labels[self]}/d{labels[node]} = {local:.6g} · {g:.6g} "
+                             f"({labels[node]} = {_formula(node, labels)}) -> {grads[parent]:.6g}")
         return lines
+
+
+def _formula(node, labels):
+    """How ``node`` was computed, in its inputs' names: "v1 + 1", "3 - x", "a * b", "tanh(v2)"."""
+    a = labels[node._a]
+    if node._b is not None:
+        return f"{a} {node.op} {labels[node._b]}"
+    if node._db is None:  # a function of one input
+        return f"{node.op}({a})" if node.op != "neg" else f"-{a}"
+    if node.op.startswith("r"):  # the constant came first
+        return f"{node._db:.4g} {node.op[1:]} {a}"
+    return f"{a} {node.op} {node._db:.4g}"
 
 
 # An op has one or two inputs, each kept with its local derivative in a slot of its own rather
