@@ -102,13 +102,14 @@ def measure(steps, repeats, warmup, budget_s, errors=None, collect=False):
     A library whose step is slow (above ``budget_s / repeats`` after warm-up)
     takes fewer timed steps, at least 3, so one slow peer cannot stall the run.
     One slower than a third of the budget (tinygrad) is timed once.
-    ``collect``: run Python's garbage collector on its young generations
-    before each timed step, outside the timing. For steps of a millisecond
-    or less this matters: a collection is triggered by the count of objects
-    allocated and not yet freed, so a library that leaves reference cycles
-    behind (micrograd's closures do) would otherwise have its collections
-    run, and be timed, inside whichever library's step comes next. With it,
-    each library pays for the collections its own step triggers.
+    ``collect``: time each step together with a collection of Python's
+    young generations right after it. For steps of a millisecond or less
+    this matters: the collector runs when enough objects have been
+    allocated and not freed, so the garbage a library leaves in reference
+    cycles (micrograd's closures make ~2,200 such objects a step) would be
+    collected, and timed, inside whichever library's step came next; and
+    collecting it outside the timing would not charge its maker at all.
+    This way each library pays for freeing its own garbage, every step.
     Returns ({name: median seconds}, {name: number of timed steps}).
     """
     first = {}
@@ -134,10 +135,10 @@ def measure(steps, repeats, warmup, budget_s, errors=None, collect=False):
     for i in range(max(wanted.values())):
         for name, step in steps.items():
             if i < wanted[name]:
-                if collect:
-                    gc.collect(1)
                 start = clock()
                 step()
+                if collect:
+                    gc.collect(1)
                 times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}, {name: len(t) for name, t in times.items()}
 
