@@ -28,11 +28,12 @@ def as_array(data, dtype=None):
     elif arr.dtype == object:
         # NumPy keeps what is not a number as a Python object: a chainrule.Scalar (whose graph
         # would be cut without a word), an int beyond int64, ragged lists. A tensor of those is useless.
-        raise TypeError(f"expected numbers, got {type(data).__name__} {_short(data)}, which NumPy can only hold "
+        raise TypeError(f"expected numbers, got {type(data).__name__} {shorten(repr(data), 40)}, which NumPy can only hold "
                         f"as a Python object (not a number, an int too large for int64, or ragged lists)")
     return arr
 
 
-def _short(value, width=40):
-    text = repr(value)
+def shorten(text, width=60):
+    """``text`` stripped and cut to ``width`` characters, with "..." where it was cut (for error messages)."""
+    text = text.strip()
     return text if len(text) <= width else text[:width - 3] + "..."

@@ -20,6 +20,7 @@ import unicodedata
 import numpy as np
 
 from . import graph
+from .backend import shorten
 from .tensor import Tensor
 
 FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu", "sqrt")
@@ -59,7 +60,7 @@ def parse(expression):
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
-        raise ExplainError(f"cannot parse {_shorten(expression)!r}: {e.msg}") from None
+        raise ExplainError(f"cannot parse {shorten(expression)!r}: {e.msg}") from None
     except (RecursionError, MemoryError):
         raise ExplainError("the expression is nested too deeply") from None
     variables = []
@@ -79,13 +80,8 @@ class _Source(str):
     lead = 0
 
 
-def _shorten(text, width=60):
-    text = text.strip()
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def _refuse(node, source, what):
-    piece = _shorten(ast.get_source_segment(source, node) or "")
+    piece = shorten(ast.get_source_segment(source, node) or "")
     where = ""
     if hasattr(node, "col_offset"):
         # ast counts UTF-8 bytes of the stripped expression; the user counts characters of what they typed.
@@ -455,7 +451,7 @@ def explain(expression, values=None, **more):
         raise ExplainError(f"no value given for {', '.join(missing)} (write e.g. {missing[0]}=1)")
     if extra:
         raise ExplainError(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} given a value but not "
-                           f"used in the expression {_shorten(expression)!r}")
+                           f"used in the expression {shorten(expression)!r}")
     if not variables:
         raise ExplainError("the expression has no variables, so there is nothing to differentiate")
     leaves = {}

@@ -314,8 +314,7 @@ def _scalar_to_dot(root, names, title):
             style = "style=solid"
         lines.append(f"  v{i} [shape=record, {style}, label={_record(fields)}];")
         if not s.is_leaf:
-            label = s.op_label
-            lines.append(f"  op{i} [shape=ellipse, style=filled, fillcolor=white, label={_quote(label)}];")
+            lines.append(f"  op{i} [shape=ellipse, style=filled, fillcolor=white, label={_quote(s.op_label)}];")
             lines.extend(f"  v{index[id(p)]} -> op{i};" for p in s.parents)
             lines.append(f"  op{i} -> v{i};")
     lines.append("}")

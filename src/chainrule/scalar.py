@@ -48,7 +48,6 @@ import numpy as np
 _new = object.__new__
 _counter = itertools.count()  # creation order: see Scalar.topological_order
 _creation = operator.attrgetter("_id")
-_STATE = ("_a", "_b", "_da", "_db", "data", "grad", "name", "op")
 
 
 class Scalar:
@@ -63,7 +62,7 @@ class Scalar:
         self.grad = None
         self.name = name
         self.op = ""
-        self._a = self._b = self._db = None  # inputs: none for a Scalar made by hand (a leaf)
+        self._a = self._b = self._da = self._db = None  # inputs: none for a Scalar made by hand (a leaf)
         self._id = next(_counter)
 
     # ---------------------------------------------------------------- fields
@@ -108,7 +107,7 @@ class Scalar:
     # Pickling and copying: the creation numbers are per process (see topological_order), so an
     # unpickled Scalar takes a fresh one. Its inputs are unpickled before it, so they stay earlier.
     def __getstate__(self):
-        return {k: getattr(self, k) for k in _STATE if hasattr(self, k)}
+        return {k: getattr(self, k) for k in _STATE}
 
     def __setstate__(self, state):
         for k, v in state.items():
@@ -327,6 +326,11 @@ class Scalar:
         return lines
 
 
+# What pickling keeps: every slot but the weak-reference slot, the walk's scratch sum and the
+# per-process creation number.
+_STATE = tuple(k for k in Scalar.__slots__ if k not in ("__weakref__", "_g", "_id"))
+
+
 def _formula(node, labels):
     """How ``node`` was computed, in its inputs' names: "v1 + 1", "3 - x", "a * b", "tanh(v2)"."""
     a = labels[node._a]
@@ -334,9 +338,8 @@ def _formula(node, labels):
         return f"{a} {node.op} {labels[node._b]}"
     if node._db is None:  # a function of one input
         return f"{node.op}({a})" if node.op != "neg" else f"-{a}"
-    if node.op.startswith("r"):  # the constant came first
-        return f"{node._db:.4g} {node.op[1:]} {a}"
-    return f"{a} {node.op} {node._db:.4g}"
+    # An op with a constant: its label holds the constant on the side it was written ("3 -", "- 3").
+    return f"{node.op_label} {a}" if node.op.startswith("r") else f"{a} {node.op_label}"
 
 
 # An op has one or two inputs, each kept with its local derivative in a slot of its own rather

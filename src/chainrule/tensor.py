@@ -272,11 +272,8 @@ class Tensor:
     def __ne__(self, other):
         return Tensor._wrap(self.data != _raw(other))
 
-    def eq(self, other):
-        return Tensor._wrap(self.data == _raw(other))
-
-    def ne(self, other):
-        return Tensor._wrap(self.data != _raw(other))
+    eq = __eq__
+    ne = __ne__
 
     # ---------------------------------------------------------- elementwise
     # Integer and boolean tensors become float32 first, as in PyTorch.
