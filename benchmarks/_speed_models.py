@@ -340,6 +340,77 @@ def adadelta_update(p, g, state, lr=LR["adadelta"], rho=0.9, eps=1e-6):
     p -= lr * delta
 
 
+# ------------------------------------------------- references without autodiff
+# Two steps that are not a library but bounds on what any NumPy library can do,
+# timed in turn with the others so that they see the same machine:
+# - the NPLM/SGD step written out by hand, forward and backward, the way the
+#   speed issue's own reference numbers were made (it is what chainrule's
+#   engine computes, minus the engine: no graph, no Tensor, no Function calls);
+# - the same step's six matrix products alone, the part that is BLAS's and
+#   that no NumPy library can make faster.
+def make_numpy_by_hand(model, opt_name, dropout=True, seed=0):
+    """The NPLM/SGD step in plain NumPy: float32, softmax and cross-entropy fused in place,
+    the embedding's gradient summed over the distinct ids (sort and reduceat, no ``np.add.at``),
+    and SGD that only touches the embedding rows the batch used (exact: the others' gradient is 0)."""
+    if (model, opt_name) != ("nplm", "sgd"):
+        raise ValueError(f"the hand-written reference is the NPLM/SGD step only, not {model}/{opt_name}")
+    c, w, batches = NPLM, nplm_weights(seed), nplm_batches(seed)
+    emb, w1, b1, w2, b2 = (w[key] for key in ("emb", "w1", "b1", "w2", "b2"))
+    lr, n = np.float32(LR["sgd"]), c["batch"]
+    rows = np.arange(n)
+    batch_iter = itertools.cycle(batches)
+
+    def step():
+        ids, targets = next(batch_iter)
+        x = emb[ids].reshape(n, -1)
+        h = x @ w1.T
+        h += b1
+        np.tanh(h, out=h)
+        z = h @ w2.T
+        z += b2
+        z -= z.max(axis=1, keepdims=True)
+        z_target = z[rows, targets]
+        np.exp(z, out=z)
+        total = z.sum(axis=1)
+        loss = np.mean(np.log(total) - z_target)
+        z *= (np.float32(1 / n) / total)[:, None]  # z is now d loss / d logits: softmax / n ...
+        z[rows, targets] -= np.float32(1 / n)         # ... minus onehot / n
+        grad_w2, grad_b2, grad_h = z.T @ h, z.sum(axis=0), z @ w2
+        grad_h *= 1 - h * h  # tanh' = 1 - tanh^2
+        grad_w1, grad_b1, grad_x = grad_h.T @ x, grad_h.sum(axis=0), grad_h @ w1
+        flat = ids.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        sorted_ids = flat[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        grad_rows = np.add.reduceat(grad_x.reshape(flat.size, -1)[order], starts, axis=0)
+        for param, grad in ((w2, grad_w2), (b2, grad_b2), (w1, grad_w1), (b1, grad_b1)):
+            grad *= lr
+            param -= grad
+        grad_rows *= lr
+        emb[sorted_ids[starts]] -= grad_rows
+        return loss
+    return step
+
+
+def make_blas_products(model, opt_name, dropout=True, seed=0):
+    """Only the NPLM step's matrix products (two forward, four backward), on arrays of its shapes."""
+    if model != "nplm":
+        raise ValueError(f"the products-only reference is the NPLM step's, not {model}'s")
+    c = NPLM
+    rng = np.random.default_rng(seed)
+    n, n_in, hidden, vocab = c["batch"], c["context"] * c["emb"], c["hidden"], c["vocab"]
+    x, h = (rng.standard_normal(shape, dtype=np.float32) for shape in ((n, n_in), (n, hidden)))
+    w1, w2 = (rng.standard_normal(shape, dtype=np.float32) for shape in ((hidden, n_in), (vocab, hidden)))
+    grad_z = rng.standard_normal((n, vocab), dtype=np.float32)
+
+    def step():
+        x @ w1.T, h @ w2.T                  # forward: hidden and output layers
+        grad_z.T @ h                        # backward: the output layer's weight gradient,
+        grad_h = grad_z @ w2                # its input gradient,
+        grad_h.T @ x, grad_h @ w1           # and the hidden layer's two
+    return step
+
+
 # ------------------------------------------------------------------ tinygrad
 def make_tinygrad(model, opt_name, dropout=True, seed=0):
     """tinygrad on its CPU backend. Its optimisers have SGD and Adam; Adadelta is written out with its ops."""
@@ -417,4 +488,4 @@ class _TinyAdadelta:
 
 
 MAKERS = {"chainrule": make_chainrule, "torch": make_torch, "autograd": make_autograd, "mygrad": make_mygrad,
-          "tinygrad": make_tinygrad}
+          "tinygrad": make_tinygrad, "numpy-by-hand": make_numpy_by_hand, "blas-products": make_blas_products}

@@ -51,6 +51,8 @@ STEP_WORKLOADS = [
     ("textcnn_adadelta", "textcnn", "adadelta", ("torch", "autograd", "mygrad", "tinygrad"), 0.85),
     ("textcnn_adam", "textcnn", "adam", ("torch",), 1.0),
 ]
+#: Steps timed in turn with a workload's libraries that are not a library: bounds (``_speed_models``).
+REFERENCES = {"nplm_sgd": ("numpy-by-hand", "blas-products")}
 PEER_TARGET = 0.5          # chainrule / each NumPy peer, for the model steps
 CHAIN_TARGET = 1.5         # chainrule / PyTorch, chain of 100 ops
 SCALAR_TARGET = 1.0        # chainrule.Scalar / micrograd
@@ -82,6 +84,40 @@ def set_threads(threads, with_torch=True):
         cr_threads.set_num_threads(threads)
     except (ImportError, AttributeError):
         pass
+
+
+def describe_machine(with_torch=True):
+    """The CPU and the BLAS each library multiplies with: the ratios against PyTorch depend on both.
+
+    PyTorch's CPU build multiplies with MKL, NumPy's wheels with OpenBLAS, and
+    which of the two is faster differs between Intel and AMD processors.
+    """
+    cpu = {"model": platform.processor() or platform.machine()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        cpu = {"model": fields.get("model name", cpu["model"]), "vendor": fields.get("vendor_id"),
+               "family": fields.get("cpu family"), "model_number": fields.get("model")}
+    except OSError:
+        pass
+    blas = {}
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas" and "numpy" not in blas:
+                blas["numpy"] = " ".join(str(pool.get(k)) for k in ("internal_api", "version", "architecture")
+                                         if pool.get(k))
+    except ImportError:
+        pass
+    if with_torch:
+        try:
+            import torch
+            mkl = [line.strip() for line in torch.__config__.parallel_info().splitlines() if "Math Kernel" in line]
+            blas["torch"] = mkl[0] if mkl else ("MKL" if torch.backends.mkl.is_available() else "no MKL")
+        except ImportError:
+            pass
+    return {"cpu": cpu, "blas": blas}
 
 
 def available(lib):
@@ -237,6 +273,30 @@ def peak_memory(lib, steps, threads):
 
 
 # ------------------------------------------------------------------ report
+def add_reference_rows(table, name, medians, diffs):
+    """What the hand-written step and the products alone say about a workload's ratios.
+
+    chainrule / by hand is the engine's own cost. By hand / PyTorch is the
+    speed issue's reference ratio, what NumPy reaches without any autodiff.
+    Products / PyTorch and products / each NumPy peer are floors: chainrule
+    runs the same NumPy products, so its step cannot take less than they do.
+    """
+    ms = {lib: m * 1e3 for lib, m in medians.items()}
+    if "numpy-by-hand" in ms:
+        diff = diffs.get("numpy-by-hand", float("nan"))
+        note = f"loss diff {diff:.1e}" + (" MISMATCH" if mismatched(diff) else "") + "; the engine's cost"
+        table.add(f"{name} vs numpy by hand", ms["chainrule"], ms["numpy-by-hand"], "ms",
+                  ms["chainrule"] / ms["numpy-by-hand"], None, note)
+        if "torch" in ms:
+            table.add("  ref: numpy by hand vs torch", ms["numpy-by-hand"], ms["torch"], "ms",
+                      ms["numpy-by-hand"] / ms["torch"], None, "no autodiff")
+    if "blas-products" in ms:
+        for lib in ("torch", "autograd", "mygrad"):
+            if lib in ms:
+                table.add(f"  ref: products alone vs {lib}", ms["blas-products"], ms[lib], "ms",
+                          ms["blas-products"] / ms[lib], None, "lowest ratio NumPy's BLAS allows")
+
+
 class Table:
     def __init__(self):
         self.rows = []
@@ -295,6 +355,12 @@ def main(argv=None):
     print(f"threads {threads}, python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch_version}, {args.repeats} timed steps after {args.warmup} warm-up, "
           f"load average {os.getloadavg()[0]:.1f}")
+    machine = describe_machine(with_torch="torch" not in missing)
+    cpu = machine["cpu"]
+    print(f"  CPU: {cpu['model']}" + (f" ({cpu['vendor']}, family {cpu['family']} model {cpu['model_number']})"
+                                      if cpu.get("vendor") else ""))
+    for lib, blas in machine["blas"].items():
+        print(f"  {lib}'s BLAS: {blas}")
     for lib, why in missing.items():
         print(f"  {lib}: {why}")
     if "torch" not in missing:
@@ -307,10 +373,13 @@ def main(argv=None):
     if "steps" not in args.skip:
         for name, model, opt_name, peers, target in STEP_WORKLOADS:
             libs = ["chainrule"] + other_libs(peers)
+            references = list(REFERENCES.get(name, ()))
             errors = {}
-            losses, diffs = check_losses(model, opt_name, libs, errors)
+            # The products-only reference computes no loss; the hand-written step must match like a library.
+            losses, diffs = check_losses(model, opt_name, libs + [r for r in references if r != "blas-products"],
+                                         errors)
             steps = {}
-            for lib in libs:
+            for lib in libs + references:
                 try:
                     steps[lib] = models.MAKERS[lib](model, opt_name)
                 except Exception as e:  # noqa: BLE001
@@ -328,6 +397,7 @@ def main(argv=None):
                 table.add(f"{name} vs {lib}", ours, theirs, "ms", ours / theirs,
                           target if lib == "torch" else PEER_TARGET, note)
                 results["steps"][name].setdefault("ratio", {})[lib] = ours / theirs
+            add_reference_rows(table, name, medians, diffs)
             for key, err in errors.items():
                 print(f"  {name}: {key} failed: {err}")
 
@@ -403,7 +473,7 @@ def main(argv=None):
     if args.json:
         report = {"threads": threads, "python": platform.python_version(), "numpy": np.__version__,
                   "torch": torch_version, "chainrule": chainrule.__version__, "machine": platform.machine(),
-                  "cpu_count": os.cpu_count(), "env": env, "chainrule_threads": threads_info(),
+                  "cpu": machine["cpu"], "blas": machine["blas"], "cpu_count": os.cpu_count(), "env": env, "chainrule_threads": threads_info(),
                   "repeats": args.repeats, "warmup": args.warmup,
                   "torch_adam": None if "torch" in missing else models.torch_adam_kind(),
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results}
