@@ -150,6 +150,22 @@ def test_relu_of_nan_and_infinities_matches_torch():
     np.testing.assert_array_equal(t.grad, tt.grad.numpy())
 
 
+def test_relu_masks_an_infinite_or_nan_gradient_as_torch():
+    # sqrt(relu(a)) at a <= 0 sends inf down to relu; its derivative there is 0, so a's gradient is 0,
+    # not inf * 0 = NaN (PyTorch: where(x <= 0, 0, g)).
+    x = np.array([-1.0, 0.0, 0.0, 2.0, 3.0, -2.0], np.float32)
+    upstream = np.array([np.inf, -np.inf, np.nan, np.inf, np.nan, 1.0], np.float32)
+    t = cr.tensor(x, requires_grad=True)
+    t.relu().backward(upstream)
+    tt = torch.tensor(x, requires_grad=True)
+    torch.relu(tt).backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+    a = cr.tensor(np.float32(-1.0), requires_grad=True)
+    with np.errstate(divide="ignore"):  # sqrt's derivative at 0 is inf, as in PyTorch
+        a.relu().sqrt().backward()
+    assert a.grad == 0
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 def test_saturating_functions_at_extremes(name):
     x = np.array([-300.0, -100.0, -20.0, 0.0, 20.0, 100.0, 300.0], np.float32)

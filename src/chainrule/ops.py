@@ -235,7 +235,13 @@ class Relu(Function):
 
     def backward(self, g):
         # The derivative at exactly 0 is taken as 0, as in PyTorch.
-        return (g * self.mask,)
+        with np.errstate(invalid="ignore"):
+            grad = g * self.mask
+        # An inf or NaN gradient arriving where the input was <= 0 gives inf * 0 = NaN in that
+        # product, where PyTorch's where(x <= 0, 0, g) gives 0. Only then take the (16x slower) where.
+        if np.isnan(grad).any():
+            grad = np.where(self.mask, g, np.zeros((), grad.dtype))
+        return (grad,)
 
 
 class Where(Function):

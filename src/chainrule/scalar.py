@@ -31,9 +31,11 @@ Semantics (kept close to a PyTorch tensor of one element, in float64):
 - IEEE arithmetic as in NumPy: 1/0 is inf, log(0) is -inf, sqrt(-1) is NaN
   (where Python's own float operations would raise), and the derivative at an
   edge follows PyTorch's convention (ReLU'(0) = 0; d(a**b)/db = 0 where a == 0
-  and b >= 0). Two limits of multiplying by a stored local derivative: where it
+  and b >= 0). Three limits of multiplying by a stored local derivative: where it
   overflows (1/x for |x| below ~1e-308) the gradient is inf even if PyTorch's
-  g/x would be finite, and a zero gradient is +0.0 whatever PyTorch's sign;
+  g/x would be finite; a zero gradient is +0.0 whatever PyTorch's sign; and an
+  infinite gradient reaching a zero local derivative gives inf * 0 = NaN, where
+  PyTorch's ReLU masks it to 0 (``Tensor.relu`` does as PyTorch);
 - ``==`` is identity, as for any Python object (``<`` ``<=`` ``>`` ``>=``
   compare values), so Scalars can be kept in sets and dicts;
 - ``backward`` is not thread-safe (see its docstring).
@@ -306,12 +308,19 @@ class Scalar:
     def explain_backward(self, grad=1.0):
         """The chain-rule products ``backward`` would add up, in the order it adds them, as text lines.
 
-        Names are each Scalar's ``name``, or ``v0, v1, ...`` in forward order. In each line, ``d``
+        Names are each Scalar's ``name``, or ``v0, v1, ...`` in forward order (with a ``'`` added
+        where a Scalar was given that name, so no two nodes read alike). In each line, ``d``
         is the gradient of the output so far and ``∂`` the local derivative of one op.
         Nothing is changed: the gradients are computed into a separate table.
         """
         order = self.topological_order()
-        labels = {node: node.name or f"v{i}" for i, node in enumerate(order)}
+        given = {str(node.name) for node in order if node.name}
+        labels = {}
+        for i, node in enumerate(order):
+            label = str(node.name) if node.name else f"v{i}"
+            while not node.name and label in given:
+                label += "'"
+            labels[node] = label
         grads = {node: 0.0 for node in order}
         grads[self] = float(grad)
         lines = [f"d{labels[self]}/d{labels[self]} = {grads[self]:.6g}"]
