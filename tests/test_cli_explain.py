@@ -73,6 +73,20 @@ def test_unwritable_graph_path(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_missing_folder_for_one_file_writes_no_file_and_prints_nothing(tmp_path, capsys):
+    args = LECTURE + ["--dot", str(tmp_path / "g.dot"), "--svg", str(tmp_path / "missing" / "g.svg")]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "does not exist" in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ascii_output_escapes_names_that_are_not_ascii(capsys):
+    assert main(["explain", "α*β", "α=1", "β=2", "--ascii"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and "\\u03b1 * \\u03b2" in out
+
+
 def test_a_graph_file_name_must_match_its_option(tmp_path, capsys):
     assert main(LECTURE + ["--svg", str(tmp_path / "g.png")]) == 2
     assert "--svg needs a file name ending in .svg" in capsys.readouterr().err

@@ -70,6 +70,29 @@ def test_tensor_nodes_show_shape_and_norms_and_names():
     assert "shape (2, 4) | norm 5.657 }" in dot  # x: no gradient, so no grad field
 
 
+def test_a_value_used_twice_by_one_op_gets_two_arrows():
+    # x * x reads x twice: a drawing with one arrow would show a one-input op (and d/dx = x, not 2x).
+    x = cr.tensor(3.0, requires_grad=True)
+    edges = [line.strip() for line in graph.to_dot(x * x - x).splitlines() if "->" in line]
+    assert edges.count("v0 -> op1;") == 2 and edges.count("v0 -> op2;") == 1
+    s = cr.Scalar(3.0)
+    assert [line for line in graph.to_dot(s * s).splitlines() if "->" in line].count("  v0 -> op1;") == 2
+
+
+def test_norms_of_huge_values_do_not_overflow():
+    t = cr.tensor(np.array([1e200, 1e200]), requires_grad=True)
+    (t * 2).sum().backward(retain_graph=True)
+    dot = graph.to_dot(t)
+    assert "norm 1.414e+200" in dot and "grad norm 2.828" in dot and "inf" not in dot
+
+
+def test_a_name_that_is_not_text_is_drawn_as_text():
+    t = cr.tensor(1.0, requires_grad=True)
+    t.name = 3
+    assert "{ 3 | value 1 }" in graph.to_dot(t)
+    assert "{ 7 | value 1 }" in graph.to_dot(cr.Scalar(1.0, name=7))
+
+
 @needs_dot
 @pytest.mark.parametrize("name", ["w{1}", "<s>", "a|b", 'say "hi"', "back\\slash"])
 def test_names_with_record_characters_render_as_written(tmp_path, name):

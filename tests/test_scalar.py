@@ -266,6 +266,12 @@ def test_chainrule_functions_take_scalars():
     assert x.grad == pytest.approx(expected, rel=1e-14)
 
 
+def test_explain_backward_never_gives_two_nodes_one_name():
+    x, y = cr.Scalar(2.0, name="v1"), cr.Scalar(3.0)  # y would be "v1" too, by its place in the graph
+    lines = (x * y).explain_backward()
+    assert "(v2 = v1 * v1')" in lines[1] and lines[1].startswith("dv2/dv1 +=") and lines[2].startswith("dv2/dv1' +=")
+
+
 def test_explain_backward_lists_one_product_per_edge_and_reaches_the_gradients():
     a, b = Scalar(2.0, name="a"), Scalar(-3.0, name="b")
     c = a * b

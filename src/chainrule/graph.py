@@ -144,9 +144,9 @@ def _value_fields(tensor, name):
     else:
         fields.append(f"shape {tuple(tensor.shape)}")
         if np.issubdtype(tensor.dtype, np.number):
-            fields.append(f"norm {format_number(np.linalg.norm(tensor.data.astype(np.float64)))}")
+            fields.append(f"norm {format_number(_norm(tensor.data))}")
         if grad is not None:
-            fields.append(f"grad norm {format_number(np.linalg.norm(np.asarray(grad, dtype=np.float64)))}")
+            fields.append(f"grad norm {format_number(_norm(grad))}")
     return fields
 
 
@@ -189,6 +189,15 @@ def _dot_header(title):
     return lines
 
 
+def _norm(array):
+    """The Euclidean norm in float64, scaled first so that values above ~1e154 do not overflow it to inf."""
+    a = np.asarray(array, dtype=np.float64)
+    scale = np.max(np.abs(a)) if a.size else 0.0
+    if not np.isfinite(scale) or scale == 0:
+        return float(np.linalg.norm(a))  # inf or NaN in the data: the norm is inf or NaN anyway
+    return float(scale * np.linalg.norm(a / scale))
+
+
 def to_dot(root, names=None, collapse_modules=False, title=None):
     """The Graphviz source of ``root``'s graph, as a string.
 
@@ -205,7 +214,8 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
     index = {id(t): i for i, t in enumerate(order)}
 
     def name_of(t):
-        return table.get(id(t)) or t.name
+        name = table.get(id(t)) or t.name
+        return None if name is None else str(name)  # a name set to a number is drawn as text
 
     def scope_of(t):
         """The module whose run recorded ``t``'s op (one box per module object, so two Linear
@@ -282,11 +292,18 @@ def to_dot(root, names=None, collapse_modules=False, title=None):
             edges.append((value_id(parent), op_id(t)))
         edges.append((op_id(t), value_id(t)))
 
+    boxes = set(group_ids.values())
     written = set()
     for src, dst in edges:
-        if src != dst and (src, dst) not in written:  # inside one module's box: no edge
+        if src == dst:  # inside one module's box: no edge
+            continue
+        if src in boxes or dst in boxes:
+            # One arrow between a box and a node, however many of the box's ops read or make it.
+            if (src, dst) in written:
+                continue
             written.add((src, dst))
-            lines.append(f"  {src} -> {dst};")
+        # Otherwise one arrow per operand: x * x has two arrows into its op, as it has two inputs.
+        lines.append(f"  {src} -> {dst};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -303,7 +320,7 @@ def _scalar_to_dot(root, names, title):
     lines = _dot_header(title)
     for i, s in enumerate(order):
         name = table.get(id(s)) or s.name
-        fields = ([name] if name else []) + [f"value {format_number(s.data)}"]
+        fields = ([str(name)] if name else []) + [f"value {format_number(s.data)}"]
         if s.grad is not None:
             fields.append(f"grad {format_number(s.grad)}")
         if s is root:

@@ -1,6 +1,7 @@
 """``chainrule explain "c*(a+2*b)" a=3 b=1 c=-2``: backpropagation on a formula, step by step."""
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -32,6 +33,7 @@ def run(args):
     from ..explain import ExplainError, explain, parse_assignments
 
     _check_suffixes(args)
+    _check_folders(args)
     try:
         explanation = explain(args.expression, parse_assignments(args.values))
     except ExplainError as e:
@@ -40,7 +42,11 @@ def run(args):
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2))
     else:
-        print(explanation.text(ascii=args.ascii or not _can_print("∂·")), end="")
+        plain = args.ascii or not _can_print("∂·")
+        text = explanation.text(ascii=plain)
+        if plain:  # names such as α too: written as \u03b1 rather than failing to print
+            text = text.encode("ascii", "backslashreplace").decode("ascii")
+        print(text, end="")
 
     for path in (args.dot, args.svg, args.png, args.pdf):
         if path:
@@ -54,6 +60,22 @@ def _check_suffixes(args):
                                    ("png", args.png, (".png",)), ("pdf", args.pdf, (".pdf",))):
         if path and Path(path).suffix.lower() not in suffixes:
             raise CLIError(f"--{option} needs a file name ending in {' or '.join(suffixes)}, got {path}")
+
+
+def _check_folders(args):
+    # Before anything is printed or written: a missing folder for the last file asked for would
+    # otherwise stop the command after the first files were written.
+    for path in (args.dot, args.svg, args.png, args.pdf):
+        if not path:
+            continue
+        target = Path(path)
+        folder = target.parent
+        if target.is_dir():
+            raise CLIError(f"cannot write {path}: it is a folder")
+        if not folder.is_dir():
+            raise CLIError(f"cannot write {path}: the folder {folder.resolve()} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise CLIError(f"cannot write {path}: the folder {folder.resolve()} is not writable")
 
 
 def _draw(explanation, path):
