@@ -21,7 +21,10 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty(out_features, in_features)
-        self.bias = _empty(out_features) if bias else None
+        if bias:
+            self.bias = _empty(out_features)
+        else:
+            self.register_parameter("bias", None)  # an empty slot, as in PyTorch: only a Parameter may fill it
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -101,7 +104,10 @@ class Conv1d(Module):
         if not isinstance(kernel_size, int) or kernel_size < 1:
             raise ValueError(f"Conv1d: kernel_size must be a positive integer, got {kernel_size!r}")
         self.weight = _empty(out_channels, in_channels, kernel_size)
-        self.bias = _empty(out_channels) if bias else None
+        if bias:
+            self.bias = _empty(out_channels)
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -217,7 +223,10 @@ class BCEWithLogitsLoss(Module):
 
 
 class Sequential(Module):
-    """Modules applied in order; built from modules, or from an OrderedDict of names to modules."""
+    """Modules applied in order; built from modules, or from an OrderedDict of names to modules.
+
+    ``del``, ``pop`` and ``insert`` (except at the end) renumber the keys 0..n-1, named ones too, as PyTorch does.
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -234,6 +243,18 @@ class Sequential(Module):
             return type(self)(OrderedDict(items[i]))
         return items[_index(i, len(items), type(self).__name__)][1]
 
+    def __setitem__(self, i, module):
+        # The slot keeps its name, as in PyTorch; setattr refuses what is neither a Module nor None.
+        setattr(self, list(self._modules)[_index(i, len(self._modules), type(self).__name__)], module)
+
+    def __delitem__(self, i):
+        items = list(self._modules.values())
+        if isinstance(i, slice):
+            del items[i]
+        else:
+            del items[_index(i, len(items), type(self).__name__)]
+        _renumber(self, items)
+
     def __len__(self):
         return len(self._modules)
 
@@ -243,6 +264,31 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self._modules)), module)
         return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        """Put ``module`` before position ``index`` (-n <= index <= n, as in PyTorch); returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.insert: {type(module).__name__} is not a Module")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"index {index} is out of range to insert into a {type(self).__name__} of {n} modules")
+        if index == n:
+            return self.append(module)  # the other keys stay as they are (names too), as in PyTorch
+        items = list(self._modules.values())
+        items.insert(index, module)
+        _renumber(self, items)
+        return self
+
+    def pop(self, i):
+        """Remove and return the module at ``i`` (a Sequential for a slice)."""
+        popped = self[i]
+        del self[i]
+        return popped
 
     def forward(self, x):
         for m in self._modules.values():
@@ -269,7 +315,7 @@ class ModuleList(Module):
     def insert(self, index, module):
         items = list(self._modules.values())
         items.insert(index, module)
-        self._renumber(items)
+        _renumber(self, items)
 
     def __getitem__(self, i):
         items = list(self._modules.values())
@@ -283,7 +329,7 @@ class ModuleList(Module):
     def __delitem__(self, i):
         items = list(self._modules.values())
         del items[i]
-        self._renumber(items)
+        _renumber(self, items)
 
     def __len__(self):
         return len(self._modules)
@@ -294,12 +340,16 @@ class ModuleList(Module):
     def __iadd__(self, modules):
         return self.extend(modules)
 
-    def _renumber(self, items):
-        # Keys stay 0..n-1 in order, as PyTorch keeps them, so state_dict names follow positions.
-        for name in list(self._modules):
-            delattr(self, name)
-        for m in items:
-            self.append(m)
+
+def _renumber(container, modules):
+    """Register ``modules`` in ``container`` under the keys 0..n-1, in order, dropping the old keys.
+
+    PyTorch keeps a Sequential's and a ModuleList's keys so, and state_dict names follow positions.
+    """
+    for name in list(container._modules):
+        delattr(container, name)
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)
 
 
 def _index(i, n, owner):

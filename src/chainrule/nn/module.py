@@ -4,6 +4,9 @@ Attributes that are Parameters or Modules are registered in assignment order,
 so ``parameters()``, ``named_parameters()`` and ``state_dict()`` walk them in
 a stable order and ``load_state_dict`` can match names one to one. Buffers
 (saved arrays that are not trained) are registered with ``register_buffer``.
+A registered parameter or submodule set to None keeps its name (an empty slot
+that the walkers skip and that only a Parameter, or a Module, may fill again),
+as in PyTorch; ``del`` removes the name.
 """
 from collections import OrderedDict, namedtuple
 
@@ -28,25 +31,31 @@ class Module:
     # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ "
-                                 f"before assigning attribute {name!r}")
+            # As in PyTorch: plain attributes may be set before Module.__init__, but not what it registers.
+            if isinstance(value, (Parameter, Module)):  # raises, naming the class and the attribute
+                self._require_init("parameter" if isinstance(value, Parameter) else "submodule", name)
+            object.__setattr__(self, name, value)
+            return
+        # PyTorch's order of checks. A registered name set to None keeps its slot (holding None, which the
+        # walkers skip), so a later plain Tensor is still refused: it would silently stop being trained.
         if isinstance(value, Parameter):
+            _check_name(self, name, "parameter")
             self._modules.pop(name, None)
             self._buffers.pop(name, None)
             self._parameters[name] = value
-        elif isinstance(value, Module) and name not in self._parameters:
-            self._parameters.pop(name, None)
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} as parameter {name!r} of "
+                                f"{type(self).__name__} (a Parameter or None is expected)")
+            self._parameters[name] = None
+        elif isinstance(value, Module):
             self._buffers.pop(name, None)
             self._modules[name] = value
-        elif name in self._parameters or name in self._modules:
-            # As in PyTorch: replacing a parameter by a plain Tensor would silently stop training it.
-            kind = "parameter" if name in self._parameters else "submodule"
+        elif name in self._modules:
             if value is not None:
-                raise TypeError(f"cannot assign a {type(value).__name__} as {kind} {name!r} of "
-                                f"{type(self).__name__} (a {'Parameter' if kind == 'parameter' else 'Module'} "
-                                f"or None is expected)")
-            self._parameters.pop(name, None)
-            self._modules.pop(name, None)
+                raise TypeError(f"cannot assign a {type(value).__name__} as submodule {name!r} of "
+                                f"{type(self).__name__} (a Module or None is expected)")
+            self._modules[name] = None
         # A buffer stays registered when given a new value.
         object.__setattr__(self, name, value)
 
@@ -55,8 +64,14 @@ class Module:
             table.pop(name, None)
         object.__delattr__(self, name)
 
+    def _require_init(self, kind, name):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} {name!r} before Module.__init__() call: call "
+                                 f"super().__init__() first in {type(self).__name__}.__init__")
+
     def register_buffer(self, name, array, persistent=True):
         """A saved, non-trained array (a fitted mean, a mask); with persistent=True it is in state_dict."""
+        self._require_init("buffer", name)
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
         if hasattr(self, name) and name not in self._buffers:
@@ -65,22 +80,29 @@ class Module:
         self._buffers[name] = bool(persistent)
 
     def register_parameter(self, name, param):
-        if name in self._modules or name in self._buffers or (
-                hasattr(self, name) and name not in self._parameters and getattr(self, name) is not None):
+        """Register ``param`` (a Parameter, or None for an empty slot that only a Parameter may fill)."""
+        self._require_init("parameter", name)
+        _check_name(self, name, "parameter")
+        if hasattr(self, name) and name not in self._parameters:
             # As in PyTorch: a submodule, buffer or attribute of that name would be left half-replaced.
             raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
-        if param is None:
-            self._parameters.pop(name, None)
-            object.__setattr__(self, name, None)
-        elif not isinstance(param, Parameter):
-            raise TypeError(f"cannot register a {type(param).__name__} as parameter {name!r} (a Parameter is expected)")
-        else:
-            setattr(self, name, param)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot register a {type(param).__name__} as parameter {name!r} of "
+                            f"{type(self).__name__} (a Parameter or None is expected)")
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
 
     def add_module(self, name, module):
+        """Register ``module`` (or None, an empty slot) as the submodule ``name``."""
+        self._require_init("submodule", name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module")
-        setattr(self, name, module)
+        _check_name(self, name, "submodule")
+        if hasattr(self, name) and name not in self._modules:
+            # As in PyTorch: a parameter, buffer, method or plain attribute of that name is not replaced.
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
 
     # --------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):  # pragma: no cover - interface
@@ -96,10 +118,16 @@ class Module:
 
     # ------------------------------------------------------------- traversal
     def children(self):
-        return iter(self._modules.values())
+        for _, module in self.named_children():
+            yield module
 
     def named_children(self):
-        return iter(self._modules.items())
+        """(name, module) for each direct submodule; one registered under two names is listed once, as in PyTorch."""
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
 
     def named_modules(self, prefix="", remove_duplicate=True):
         """(dotted name, module) for this module and every descendant, parents first.
@@ -115,7 +143,7 @@ class Module:
                     continue
                 seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()]
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
     def modules(self):
@@ -126,7 +154,7 @@ class Module:
         """The module at a dotted path such as ``"encoder.layers.0"``; ``""`` is this module."""
         module = self
         for part in target.split(".") if target else ():
-            if part not in module._modules:
+            if module._modules.get(part) is None:  # absent, or a slot set to None
                 raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking up {target!r})")
             module = module._modules[part]
         return module
@@ -137,6 +165,8 @@ class Module:
         modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, module in modules:
             for name, p in module._parameters.items():
+                if p is None:
+                    continue
                 if remove_duplicate:
                     if id(p) in seen:
                         continue
@@ -147,13 +177,24 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True):
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, value) of the buffers; one array registered under two names is listed once.
+
+        A buffer set to None is left out, as in PyTorch.
+        """
+        seen = set()
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, module in modules:
             for name in module._buffers:
                 value = getattr(module, name)
-                if value is not None:  # a buffer set to None is left out, as in PyTorch
-                    yield (f"{mod_name}.{name}" if mod_name else name), value
+                if value is None:
+                    continue
+                # Identity means shared storage only for arrays; a Python number's identity is interning.
+                if remove_duplicate and isinstance(value, (np.ndarray, Tensor)):
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{mod_name}.{name}" if mod_name else name), value
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
@@ -171,8 +212,10 @@ class Module:
         """Set training mode (dropout active) on this module and all below it; returns self."""
         if not isinstance(mode, bool):
             raise ValueError(f"training mode must be a bool, got {mode!r}")  # noqa: TRY004 - as torch
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        self.training = mode
+        # Each child's own train() (not a loop over the flags), so a subclass overriding it is honoured.
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -198,8 +241,9 @@ class Module:
         """(key, module, attribute name, is_parameter) for every saved entry, tied ones under each name."""
         for mod_name, module in self.named_modules(remove_duplicate=False):
             dot = f"{mod_name}." if mod_name else ""
-            for name in module._parameters:
-                yield dot + name, module, name, True
+            for name, param in module._parameters.items():
+                if param is not None:
+                    yield dot + name, module, name, True
             for name, persistent in module._buffers.items():
                 if persistent and getattr(module, name) is not None:
                     yield dot + name, module, name, False
@@ -284,3 +328,11 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _check_name(module, name, kind):
+    """PyTorch's checks on a parameter or submodule name: a string, not empty, without '.' (the path separator)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{type(module).__name__}: {kind} name must be a string, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{type(module).__name__}: {kind} name must be non-empty and without '.', got {name!r}")

@@ -6,6 +6,7 @@ Like PyTorch's, the schedules are chainable: each step multiplies the
 current rate, so a rate changed by hand or by another scheduler carries on.
 """
 import math
+import numbers
 
 from .optimizer import Optimizer
 
@@ -65,9 +66,12 @@ class StepLR(LRScheduler):
     """Multiply the rate by ``gamma`` every ``step_size`` epochs: lr_e = lr_0 * gamma ** (e // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if not isinstance(step_size, int) or step_size < 1:
+        # Any integer type (NumPy's too), and an integral float such as 2.0, which PyTorch accepts (as 2).
+        if isinstance(step_size, float) and step_size.is_integer():
+            step_size = int(step_size)
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size, self.gamma = int(step_size), gamma
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -97,7 +101,8 @@ class ReduceLROnPlateau(LRScheduler):
     the best so far by more than ``threshold`` (relative or absolute, per
     ``threshold_mode``). After a cut, ``cooldown`` epochs pass before bad
     epochs are counted again; rates never go below ``min_lr``, and changes
-    smaller than ``eps`` are skipped. Same rules as PyTorch's.
+    smaller than ``eps`` are skipped. Same rules as PyTorch's, including for a group added to the
+    optimiser later: it gets a scalar ``min_lr``, while a per-group list must then be extended by hand.
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
@@ -115,8 +120,10 @@ class ReduceLROnPlateau(LRScheduler):
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != n_groups:
                 raise ValueError(f"ReduceLROnPlateau: expected {n_groups} min_lrs, got {len(min_lr)}")
+            self.default_min_lr = None  # no value to give a group added later
             self.min_lrs = list(min_lr)
         else:
+            self.default_min_lr = min_lr
             self.min_lrs = [min_lr] * n_groups
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
@@ -155,6 +162,13 @@ class ReduceLROnPlateau(LRScheduler):
         self._last_lr = self._current_lrs()
 
     def _reduce_lr(self):
+        n_groups = len(self.optimizer.param_groups)
+        if len(self.min_lrs) != n_groups:  # a group was added (or min_lrs loaded from another optimiser)
+            if self.default_min_lr is None:
+                raise RuntimeError(f"ReduceLROnPlateau: the optimizer has {n_groups} param groups but min_lrs has "
+                                   f"{len(self.min_lrs)} (min_lr was given per group); set min_lrs to one "
+                                   f"value per param group")
+            self.min_lrs = [self.default_min_lr] * n_groups
         for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
             old = float(group["lr"])
             new = max(old * self.factor, min_lr)
