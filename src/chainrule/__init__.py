@@ -8,7 +8,7 @@
 from . import threads  # noqa: F401,I001  (first: OpenBLAS reads its settings when NumPy loads)
 from . import backend
 from .creation import arange, cat, concatenate, ones, ones_like, rand, randn, stack, tensor, where, zeros, zeros_like
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .rng import manual_seed
 from .scalar import Scalar
@@ -40,6 +40,7 @@ __all__ = [
     "rand",
     "randn",
     "relu",
+    "set_grad_enabled",
     "sigmoid",
     "sqrt",
     "stack",

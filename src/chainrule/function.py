@@ -19,6 +19,19 @@ Tensor = None
 # model's ops per module. Kept here so recording costs one lookup.
 module_scope = []
 
+# In-place changes of tensors' data (optimiser steps, load_state_dict, initialisers), counted.
+# Each recorded op keeps the count at its forward pass and each changed tensor the count of its
+# last change, so backward can tell cheaply whether an op's saved input was changed since: one
+# comparison per op while nothing was changed, the usual case (see tensor._check_unchanged).
+inplace_changes = [0]
+
+
+def mark_changed(tensor):
+    """Record that ``tensor.data`` was just changed in place; graphs recorded before can no longer backpropagate."""
+    inplace_changes[0] += 1
+    tensor._changed_at = inplace_changes[0]
+
+
 _new_tensor = object.__new__
 _ndarray = np.ndarray
 
@@ -67,7 +80,8 @@ class Function:
         out = _new_tensor(Tensor)
         # NumPy gives a scalar, not a 0-d array, for arithmetic on 0-d arrays.
         out.data = data if data.__class__ is _ndarray else np.asarray(data)
-        out.grad = None
+        out._grad = None
+        out._changed_at = 0
         out._ctx = None
         out._retains_grad = False
         out.name = None
@@ -78,6 +92,7 @@ class Function:
                     out.requires_grad = True
                     out._ctx = ctx
                     ctx.parents = inputs
+                    ctx.recorded_at = inplace_changes[0]
                     if module_scope:
                         ctx.scope = module_scope[-1]
                     break

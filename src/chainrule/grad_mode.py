@@ -4,6 +4,8 @@ Each thread has its own, as in PyTorch: ``no_grad()`` in one thread does not
 stop another from recording, and every new thread starts with recording on.
 """
 import contextlib
+import functools
+import inspect
 import threading
 
 
@@ -20,23 +22,102 @@ def is_grad_enabled():
     return state.grad_enabled
 
 
-@contextlib.contextmanager
-def _set_grad(enabled):
-    previous = state.grad_enabled
-    state.grad_enabled = enabled
-    try:
-        yield
-    finally:
-        state.grad_enabled = previous
+class _GradMode:
+    """A switch of gradient recording, usable as ``with``, as ``@decorator()`` and as ``@decorator``.
+
+    As PyTorch's: one object can be entered again (and nested), and a decorated
+    generator function runs each of its steps under the mode, not just its creation.
+    """
+
+    enabled = True
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self._previous = []
+        return self(func) if callable(func) else self  # @no_grad without parentheses
+
+    def __init__(self, func=None):
+        pass  # __new__ did the work; a decorated function arrives here only as __new__'s wrapper
+
+    def __enter__(self):
+        self._previous.append(state.grad_enabled)
+        state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._previous.pop()
+        return False
+
+    def __call__(self, func):
+        mode = type(self)
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator(*args, **kwargs):
+                gen = func(*args, **kwargs)
+                with mode():
+                    value = next(gen)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with mode():
+                            gen.close()
+                        raise
+                    except BaseException as e:  # noqa: BLE001 - thrown in by the caller: pass it on
+                        with mode():
+                            value = gen.throw(e)
+                    else:
+                        try:
+                            with mode():
+                                value = gen.send(sent)
+                        except StopIteration as stop:
+                            return stop.value
+            return generator
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with mode():
+                return func(*args, **kwargs)
+        return wrapper
 
 
-def no_grad():
-    """Context manager: run code without recording a graph (inference, optimiser updates)."""
-    return _set_grad(False)
+class no_grad(_GradMode):
+    """Run code without recording a graph (inference, optimiser updates): ``with no_grad():`` or ``@no_grad``."""
+
+    enabled = False
 
 
-def enable_grad():
-    return _set_grad(True)
+class enable_grad(_GradMode):
+    """Record a graph again inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """Switch recording on or off: at once when called (``set_grad_enabled(False)``), or for a ``with`` block."""
+
+    def __new__(cls, mode):
+        self = super().__new__(cls)
+        self.enabled = bool(mode)
+        self._before = state.grad_enabled
+        state.grad_enabled = self.enabled  # as PyTorch: the call itself switches, so it also works as a function
+        return self
+
+    def __init__(self, mode):
+        pass
+
+    def __enter__(self):
+        self._previous.append(self._before)  # the state before the call, restored at the end of the block
+        state.grad_enabled = self.enabled
+
+    def __call__(self, func):
+        state.grad_enabled = self._before  # used as a decorator: the call above must not switch for good
+        mode = self.enabled
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+        return wrapper
 
 
 @contextlib.contextmanager

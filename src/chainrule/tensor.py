@@ -9,19 +9,20 @@ gradients down, and frees every node it has finished with unless
 import numpy as np
 
 from . import backend
-from .function import check_finite, unbroadcast
+from .function import check_finite, inplace_changes, unbroadcast
 from .grad_mode import state
 
 
 class Tensor:
-    __slots__ = ("__weakref__", "_ctx", "_retains_grad", "data", "grad", "name", "requires_grad")
+    __slots__ = ("__weakref__", "_changed_at", "_ctx", "_grad", "_retains_grad", "data", "name", "requires_grad")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
         self.data = backend.as_array(data, dtype)
-        self.grad = None
+        self._grad = None
+        self._changed_at = 0  # see function.mark_changed
         self._ctx = None
         self._retains_grad = False
         self.name = None
@@ -34,7 +35,8 @@ class Tensor:
         """Make a Tensor around an array an op produced, skipping __init__'s checks."""
         t = cls.__new__(cls)
         t.data = array if isinstance(array, np.ndarray) else np.asarray(array)
-        t.grad = None
+        t._grad = None
+        t._changed_at = 0
         t.requires_grad = False
         t._ctx = None
         t._retains_grad = False
@@ -62,6 +64,40 @@ class Tensor:
         return len(self.data)
 
     @property
+    def grad(self):
+        """The gradient as a NumPy array of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # What a user assigns is checked as PyTorch checks it: a Tensor would otherwise turn into an
+        # object array at the next accumulation, and another shape or dtype would leak into updates.
+        if value is not None:
+            value = value.data if isinstance(value, Tensor) else value
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"grad must be a Tensor, an array or None, not {type(value).__name__}")
+            if value.shape != self.data.shape:
+                raise RuntimeError(f"assigned grad has shape {value.shape}, the tensor's is {self.data.shape}")
+            if value.dtype != self.data.dtype:
+                raise RuntimeError(f"assigned grad has dtype {value.dtype}, the tensor's is {self.data.dtype}")
+        self._grad = value
+
+    def __iter__(self):
+        # Without this Python would iterate through __getitem__, and a 0-d tensor would look empty.
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __contains__(self, value):
+        return bool((self == value).data.any())
+
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray(tensor) gives its values (no gradient), as for a PyTorch tensor, not an object array.
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    @property
     def grad_fn(self):
         return self._ctx
 
@@ -81,6 +117,8 @@ class Tensor:
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward (as in PyTorch)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         self._retains_grad = True
         return self
 
@@ -108,8 +146,9 @@ class Tensor:
             return Tensor._wrap(self.data.astype(dtype))
         return ops.Cast.apply(self, dtype=dtype)
 
-    float = lambda self: self.astype(np.float32)
-    double = lambda self: self.astype(np.float64)
+    # As PyTorch's: a tensor already of that dtype is returned itself (a leaf stays that leaf).
+    float = lambda self: self if self.data.dtype == np.float32 else self.astype(np.float32)
+    double = lambda self: self if self.data.dtype == np.float64 else self.astype(np.float64)
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -175,6 +214,8 @@ class Tensor:
                 if node._retains_grad:
                     _accumulate_leaf(node, g, handed_out)
                 ctx.retain = retain_graph
+                if ctx.recorded_at != inplace_changes[0]:  # something was changed in place since this forward
+                    _check_unchanged(ctx)
                 parent_grads = ctx.backward(g)
             for parent, pg in zip(ctx.parents, parent_grads):
                 if not parent.requires_grad:
@@ -252,25 +293,26 @@ class Tensor:
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=_plain_index(index))
 
-    # Comparisons give boolean tensors with no gradient, as in PyTorch.
+    # Comparisons give boolean tensors with no gradient, as in PyTorch, after the same dtype rules as
+    # arithmetic (a float32 tensor equals the float64 number 0.1 when 0.1 in float32 equals it).
     def __lt__(self, other):
-        return Tensor._wrap(self.data < _raw(other))
+        return _compare(np.less, self, other)
 
     def __le__(self, other):
-        return Tensor._wrap(self.data <= _raw(other))
+        return _compare(np.less_equal, self, other)
 
     def __gt__(self, other):
-        return Tensor._wrap(self.data > _raw(other))
+        return _compare(np.greater, self, other)
 
     def __ge__(self, other):
-        return Tensor._wrap(self.data >= _raw(other))
+        return _compare(np.greater_equal, self, other)
 
     def __eq__(self, other):
         # Elementwise, as in PyTorch (hashing stays by identity, so tensors still work in sets).
-        return Tensor._wrap(self.data == _raw(other))
+        return NotImplemented if other is None else _compare(np.equal, self, other)  # t == None is False
 
     def __ne__(self, other):
-        return Tensor._wrap(self.data != _raw(other))
+        return NotImplemented if other is None else _compare(np.not_equal, self, other)
 
     eq = __eq__
     ne = __ne__
@@ -311,6 +353,8 @@ class Tensor:
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims) * (1.0 / count if count else np.nan)
 
     def max(self, axis=None, keepdims=False, *, dim=None):
+        """The largest values along ``axis`` (or ``dim``): the values only, as NumPy's ``max`` and
+        PyTorch's ``amax``; PyTorch's ``max(dim)`` also returns indices, here ``argmax`` gives them."""
         return ops.Max.apply(self, axis=_axis(axis, dim, self.ndim), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False, *, dim=None):
@@ -391,6 +435,28 @@ class Tensor:
         return self.reshape(np.expand_dims(self.data, axis).shape)
 
 
+def _check_unchanged(ctx):
+    """Refuse to backpropagate through an op whose input was changed in place after the forward pass.
+
+    The op saved the input's array, not a copy, so the gradient would be computed from the new
+    values: silently wrong. Optimiser steps, ``load_state_dict``, the initialisers and the weight
+    averaging mark each change (``function.mark_changed``); writes into ``.data`` by hand are not seen.
+    """
+    for parent in ctx.parents:
+        if parent._changed_at > ctx.recorded_at:
+            what = f"{type(parent).__name__} of shape {tuple(parent.shape)}" + (f" ({parent.name})" if parent.name else "")
+            raise RuntimeError(
+                f"one of the tensors needed for the backward of {ctx.name} was changed in place after the forward "
+                f"pass: a {what} was updated (by an optimiser step, load_state_dict or an initialiser) since. "
+                f"Call backward() before optimizer.step(), or run the forward pass again.")
+
+
+def _compare(compare, tensor, other):
+    """An elementwise comparison of ``tensor`` with ``other`` after arithmetic's dtype rules."""
+    a, b = _promote(tensor.detach(), _lift(other, tensor).detach())  # detached: no graph for a comparison
+    return Tensor._wrap(compare(a.data, b.data))
+
+
 def _accumulate_leaf(tensor, grad, handed_out):
     """Add ``grad`` into ``tensor.grad`` without ever aliasing another tensor's gradient."""
     if tensor.grad is None:
@@ -401,10 +467,10 @@ def _accumulate_leaf(tensor, grad, handed_out):
         elif id(grad) in handed_out or grad.base is not None or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
-        tensor.grad = grad
+        tensor._grad = grad
     else:
         total = tensor.grad + grad
-        tensor.grad = total if total.__class__ is np.ndarray else np.array(total)
+        tensor._grad = total if total.__class__ is np.ndarray else np.array(total)
 
 
 def _count_consumers(root):

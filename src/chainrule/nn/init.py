@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from .. import rng
+from ..function import mark_changed
 
 
 def _fans(tensor):
@@ -16,6 +17,7 @@ def _fans(tensor):
 
 def _fill(tensor, values):
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
+    mark_changed(tensor)
     return tensor
 
 
@@ -29,6 +31,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 def constant_(tensor, value):
     tensor.data[...] = value
+    mark_changed(tensor)
     return tensor
 
 

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..function import module_scope
+from ..function import mark_changed, module_scope
 from ..optim.optimizer import zero_grad_in_place
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -306,6 +306,8 @@ class Module:
             target = current.data if isinstance(current, Tensor) else current
             if isinstance(target, np.ndarray) and target.flags.writeable:
                 np.copyto(target, value, casting="unsafe")  # in place: the arrays keep their identity and dtype
+                if isinstance(current, Tensor):
+                    mark_changed(current)  # a graph recorded before the load must not backpropagate
             elif isinstance(current, Tensor):
                 current.data = value.astype(current.dtype, copy=True)
             else:

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..function import mark_changed
+
 
 class ExponentialMovingAverage:
     def __init__(self, params, decay=0.999):
@@ -56,6 +58,7 @@ class ExponentialMovingAverage:
         """Write the averaged values into the parameters (for good: ``average_parameters`` undoes it)."""
         for average, p in zip(self.shadow, self.params):
             p.data[...] = average
+            mark_changed(p)
 
     @contextmanager
     def average_parameters(self):
@@ -67,6 +70,7 @@ class ExponentialMovingAverage:
         finally:
             for value, p in zip(saved, self.params):
                 p.data[...] = value
+                mark_changed(p)
 
     def state_dict(self):
         return {"decay": self.decay, "num_updates": self.num_updates,

@@ -12,6 +12,7 @@ numbers, strings, lists and dicts, so ``chainrule.save`` can write it.
 import numpy as np
 
 from .. import threads
+from ..function import mark_changed
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
@@ -97,6 +98,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, p.grad, self._state_for(p, group), group)
+                    mark_changed(p)  # a graph recorded before this step must not backpropagate through p
         return loss
 
     def _state_for(self, p, group):
