@@ -98,24 +98,49 @@ def atomic_write(path, mode="wb", encoding=None):
     temporary file is removed and ``path`` is left as it was.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    # Through a symlink to its target, as open(path, "w") would: replacing the link itself would cut it.
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} {what}")
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse a file someone else made; 0o666 lets the umask decide permissions, as open() does.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        # A file being replaced keeps its permission bits (a private 0600 checkpoint stays private).
+        keep_mode = os.stat(target).st_mode & 0o777 if os.path.isfile(target) else None
+    except OSError:
+        keep_mode = None
+    temp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never reuse a file someone else made; 0o666 lets the umask decide permissions, as open() does
+    # (0o600 when an existing file's bits will be copied, so the data is never readable by more than either).
+    with _naming(path):
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666 if keep_mode is None else 0o600)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
+            if keep_mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), keep_mode)
+        with _naming(path):
+            os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temp)
         raise
     _sync_folder(folder)
+
+
+@contextlib.contextmanager
+def _naming(path):
+    """Make an OSError name ``path`` (the file the caller asked for), not the temporary file beside it."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:  # a message of its own: leave it be
+            raise
+        # OSError(errno, ...) picks the subclass (IsADirectoryError, PermissionError, ...) as the original did.
+        raise OSError(e.errno, e.strerror, path).with_traceback(e.__traceback__) from None
 
 
 def _sync_folder(folder):
@@ -147,6 +172,7 @@ def load(path):
                          f"{', it is empty' if not magic else ''})")
     try:
         with np.load(path, allow_pickle=False) as archive:
+            _check_sizes(archive.zip, path)
             if _STRUCTURE not in archive.files:
                 raise ValueError(f"load: {path} is a .npz archive but not a chainrule save (it has no "
                                  f"{_STRUCTURE} entry); read it with numpy.load")
@@ -168,6 +194,19 @@ def load(path):
         raise ValueError(f"load: {path} has a structure record nested too deeply to be one of ours") from None
     except RuntimeError as e:  # zipfile on damaged flags: "encrypted", "compression method not supported"
         raise ValueError(f"load: {path} is truncated or corrupted ({type(e).__name__}: {e})") from e
+
+
+# ``save`` stores its entries uncompressed; a file zipped again may compress them, but an entry that
+# inflates a hundredfold to many megabytes is a zip bomb (3 MB of zeros becoming a 3 GiB array).
+_MAX_RATIO, _RATIO_FROM = 100, 16 << 20
+
+
+def _check_sizes(archive, path):
+    for entry in archive.infolist():
+        if entry.file_size > _RATIO_FROM and entry.file_size > _MAX_RATIO * max(entry.compress_size, 1):
+            raise ValueError(f"load: {path} has an entry {entry.filename!r} that claims to inflate "
+                             f"{entry.compress_size} compressed bytes to {entry.file_size}; a chainrule save "
+                             f"does not compress, so the file is crafted or damaged")
 
 
 def _read_header(raw, path):

@@ -87,6 +87,23 @@ def summarize(folds, labels, info=None):
                     cm, list(labels), dict(info or {}))
 
 
+def _read_fold_result(path):
+    """A finished fold's result.json, or a CheckpointError that names it and says how to recover."""
+    from ..train.checkpoint import CheckpointError
+    try:
+        fold = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(fold, dict) or not {"accuracy", "macro_f1", "confusion_matrix"} <= fold.keys():
+            raise ValueError("it lacks the accuracy, macro_f1 or confusion_matrix of the fold")
+    except (ValueError, UnicodeDecodeError) as e:  # (json.JSONDecodeError is a ValueError)
+        raise CheckpointError(f"{path} is damaged ({e}); delete it to train that fold again") from None
+    return fold
+
+
+def _delete_checkpoints(fold_dir):
+    for name in ("last.ckpt.npz", "best.ckpt.npz"):
+        (fold_dir / name).unlink(missing_ok=True)
+
+
 def cross_validate(data, config=None, k=10, *, vectors=None, run_dir=None, resume=False, folds=None,
                    show_progress=None, log=None, report=True):
     """k-fold cross-validation of a TextCNN on ``data.train`` (a LabelledData); returns a CVResult.
@@ -113,7 +130,8 @@ def cross_validate(data, config=None, k=10, *, vectors=None, run_dir=None, resum
         fold_dir = run / f"fold-{i:02d}" if run is not None else None
         done = fold_dir / RESULT_FILE if fold_dir is not None else None
         if resume and done is not None and done.is_file():
-            results.append(json.loads(done.read_text(encoding="utf-8")))
+            results.append(_read_fold_result(done))
+            _delete_checkpoints(fold_dir)  # left behind if a run was killed right after writing result.json
             log(f"fold {i}/{len(folds)}: already done (accuracy {results[-1]['accuracy']:.2%})")
             continue
         resume_fold = resume and fold_dir is not None and (fold_dir / "last.ckpt.npz").is_file()
@@ -139,9 +157,9 @@ def cross_validate(data, config=None, k=10, *, vectors=None, run_dir=None, resum
             from ..train.atomic import atomic_write_json
             if i == 1:
                 result.classifier.save(run)
-            for name in ("last.ckpt.npz", "best.ckpt.npz"):
-                (fold_dir / name).unlink(missing_ok=True)
+            # result.json first: a kill between the two then leaves a finished fold, not a lost one.
             atomic_write_json(done, fold)
+            _delete_checkpoints(fold_dir)
 
     info = {"k": len(folds), "config": config.to_dict(), "data": data.name}
     cv = summarize(results, data.labels, info)

