@@ -167,3 +167,59 @@ def test_backward_through_a_graph_whose_weights_a_step_changed_is_refused():
     layer.load_state_dict({k: v.copy() for k, v in layer.state_dict().items()})
     with pytest.raises(RuntimeError, match="changed in place"):
         out.backward()
+
+
+def test_a_decorated_generator_may_be_empty_or_return_after_a_throw():
+    @cr.no_grad()
+    def batches(items):
+        yield from items
+
+    assert list(batches([1, 2])) == [1, 2] and list(batches([])) == []
+
+    @cr.no_grad()
+    def catches():
+        try:
+            yield 1
+        except ValueError:
+            return "caught"
+
+    gen = catches()
+    next(gen)
+    with pytest.raises(StopIteration) as stop:
+        gen.throw(ValueError())
+    assert stop.value.value == "caught"
+
+    @cr.set_grad_enabled(False)
+    def steps():
+        yield cr.is_grad_enabled()
+
+    assert list(steps()) == [False] and cr.is_grad_enabled()
+
+
+def test_a_tensor_that_requires_grad_does_not_slip_into_numpy():
+    y = cr.tensor([1.0, 2.0], requires_grad=True)
+    x = cr.ones((2, 2), requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        x * [y, y]  # the list would become a constant: y's gradient silently lost
+    with pytest.raises(RuntimeError, match="requires grad"):
+        np.asarray(y)
+    assert np.asarray(y.detach()).tolist() == [1.0, 2.0]
+
+
+def test_comparing_with_what_is_not_a_number_is_false_as_in_torch():
+    f = cr.tensor([0.5, 1.0, 2.0])
+    assert (f == "1") is False and (f == object()) is False and (f == cr.Scalar(1.0)) is False
+    assert ("a" in f) is False and (torch.tensor([0.5, 1.0, 2.0]) == "1") is False
+    with pytest.raises(TypeError):
+        f < "a"  # noqa: B015 - the comparison's error is what is tested
+
+
+def test_the_in_place_check_copes_with_a_tensor_from_older_code():
+    from chainrule import nn
+
+    w = nn.Parameter(np.array([1.0, 2.0], np.float32))
+    loss = (w * w).sum()
+    del w._changed_at  # as a tensor unpickled from a version without the slot
+    nn.init.constant_(nn.Parameter(np.zeros(2, np.float32)), 1.0)  # some other change: the slow path runs
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])

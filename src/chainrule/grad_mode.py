@@ -47,37 +47,46 @@ class _GradMode:
         state.grad_enabled = self._previous.pop()
         return False
 
+    def _fresh(self):
+        """A new switch to the same mode: each call of a decorated function enters its own."""
+        fresh = _GradMode()
+        fresh.enabled = self.enabled
+        return fresh
+
     def __call__(self, func):
-        mode = type(self)
         if inspect.isgeneratorfunction(func):
-            @functools.wraps(func)
-            def generator(*args, **kwargs):
-                gen = func(*args, **kwargs)
-                with mode():
+            return self._wrap_generator(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self._fresh():
+                return func(*args, **kwargs)
+        return wrapper
+
+    def _wrap_generator(self, func):
+        # Each step of the generator runs under the mode; between steps the caller's mode holds.
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with self._fresh():
                     value = next(gen)
                 while True:
                     try:
                         sent = yield value
                     except GeneratorExit:
-                        with mode():
+                        with self._fresh():
                             gen.close()
                         raise
                     except BaseException as e:  # noqa: BLE001 - thrown in by the caller: pass it on
-                        with mode():
+                        with self._fresh():
                             value = gen.throw(e)
                     else:
-                        try:
-                            with mode():
-                                value = gen.send(sent)
-                        except StopIteration as stop:
-                            return stop.value
-            return generator
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with mode():
-                return func(*args, **kwargs)
-        return wrapper
+                        with self._fresh():
+                            value = gen.send(sent)
+            except StopIteration as stop:  # the generator finished (at once, after a send or after a throw)
+                return stop.value
+        return generator
 
 
 class no_grad(_GradMode):
@@ -111,13 +120,7 @@ class set_grad_enabled(_GradMode):
 
     def __call__(self, func):
         state.grad_enabled = self._before  # used as a decorator: the call above must not switch for good
-        mode = self.enabled
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return func(*args, **kwargs)
-        return wrapper
+        return super().__call__(func)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,8 @@ vector-Jacobian product once all of its consumers have passed their
 gradients down, and frees every node it has finished with unless
 ``retain_graph=True``.
 """
+import numbers
+
 import numpy as np
 
 from . import backend
@@ -89,10 +91,16 @@ class Tensor:
         return (self[i] for i in range(len(self.data)))
 
     def __contains__(self, value):
-        return bool((self == value).data.any())
+        found = self == value  # a bool, not a Tensor, for what tensors do not compare with (a string)
+        return bool(found.data.any()) if isinstance(found, Tensor) else bool(found)
 
     def __array__(self, dtype=None, copy=None):
-        # np.asarray(tensor) gives its values (no gradient), as for a PyTorch tensor, not an object array.
+        # np.asarray(tensor) gives its values, as for a PyTorch tensor (not an object array). As PyTorch,
+        # not for a tensor that requires grad: NumPy would drop it from the graph without a word (in
+        # ``x * [y, y]`` too, whose list NumPy converts through here).
+        if self.requires_grad:
+            raise RuntimeError("can't turn a tensor that requires grad into a NumPy array (the gradient would be "
+                               "lost): use tensor.detach().numpy(), or keep it a Tensor (cr.stack([...]) for a list)")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -443,16 +451,19 @@ def _check_unchanged(ctx):
     averaging mark each change (``function.mark_changed``); writes into ``.data`` by hand are not seen.
     """
     for parent in ctx.parents:
-        if parent._changed_at > ctx.recorded_at:
+        if getattr(parent, "_changed_at", 0) > ctx.recorded_at:  # getattr: a tensor unpickled from older code
             what = f"{type(parent).__name__} of shape {tuple(parent.shape)}" + (f" ({parent.name})" if parent.name else "")
             raise RuntimeError(
                 f"one of the tensors needed for the backward of {ctx.name} was changed in place after the forward "
-                f"pass: a {what} was updated (by an optimiser step, load_state_dict or an initialiser) since. "
+                f"pass: a {what} was updated (by an optimiser step, load_state_dict, an initialiser or weight "
+                f"averaging) since. "
                 f"Call backward() before optimizer.step(), or run the forward pass again.")
 
 
 def _compare(compare, tensor, other):
     """An elementwise comparison of ``tensor`` with ``other`` after arithmetic's dtype rules."""
+    if not isinstance(other, (Tensor, np.ndarray, np.generic, numbers.Number, list, tuple)):
+        return NotImplemented  # a string, a Scalar, any object: == is False and < raises, as in PyTorch
     a, b = _promote(tensor.detach(), _lift(other, tensor).detach())  # detached: no graph for a comparison
     return Tensor._wrap(compare(a.data, b.data))
 
