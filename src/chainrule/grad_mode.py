@@ -37,7 +37,7 @@ class _GradMode:
         return self(func) if callable(func) else self  # @no_grad without parentheses
 
     def __init__(self, func=None):
-        pass  # __new__ did the work; a decorated function arrives here only as __new__'s wrapper
+        pass  # __new__ did the work (with set_grad_enabled's mode arriving here as ``func``)
 
     def __enter__(self):
         self._previous.append(state.grad_enabled)
@@ -110,9 +110,6 @@ class set_grad_enabled(_GradMode):
         self._before = state.grad_enabled
         state.grad_enabled = self.enabled  # as PyTorch: the call itself switches, so it also works as a function
         return self
-
-    def __init__(self, mode):
-        pass
 
     def __enter__(self):
         self._previous.append(self._before)  # the state before the call, restored at the end of the block

@@ -317,10 +317,10 @@ class Tensor:
 
     def __eq__(self, other):
         # Elementwise, as in PyTorch (hashing stays by identity, so tensors still work in sets).
-        return NotImplemented if other is None else _compare(np.equal, self, other)  # t == None is False
+        return _compare(np.equal, self, other)  # t == None is False: _compare declines what is not a number
 
     def __ne__(self, other):
-        return NotImplemented if other is None else _compare(np.not_equal, self, other)
+        return _compare(np.not_equal, self, other)
 
     eq = __eq__
     ne = __ne__

@@ -288,8 +288,7 @@ def _read_binary(path, header, limit):
                             f"{pos + n * (2 + nbytes)} bytes, but the file has {len(mm)}")
         matrix = np.empty((n, dim), dtype=np.float32)
         for i in range(n):
-            while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
-                pos += 1
+            pos = _skip_line_breaks(mm, pos)
             space = mm.find(b" ", pos)
             if space < 0 or space + 1 + nbytes > len(mm):
                 raise DataError(f"{path}: the header promises {count} vectors of {dim} values, but the file ends "
@@ -308,13 +307,18 @@ def _read_binary(path, header, limit):
             pos = space + 1 + nbytes
         if n == count:
             # Only line breaks may follow the last vector: more bytes mean a wrong header, or text read as binary.
-            while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
-                pos += 1
+            pos = _skip_line_breaks(mm, pos)
             if pos < len(mm):
                 raise DataError(f"{path}: the header promises {count} vectors of {dim} values, but "
                                 f"{len(mm) - pos} more bytes follow the last of them (from byte {pos}); "
                                 f"the header is wrong or this is not a binary word2vec file")
     return _keyed(path, words, matrix)
+
+
+def _skip_line_breaks(mm, pos):
+    while pos < len(mm) and mm[pos:pos + 1] in (b"\n", b"\r"):
+        pos += 1
+    return pos
 
 
 def _check_writable(words, matrix, binary=False):

@@ -222,7 +222,26 @@ class BCEWithLogitsLoss(Module):
         return F.binary_cross_entropy_with_logits(logits, targets, reduction=self.reduction)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: length, iteration, and adding at the end under the next number."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; built from modules, or from an OrderedDict of names to modules.
 
     ``del``, ``pop`` and ``insert`` (except at the end) renumber the keys 0..n-1, named ones too, as PyTorch does.
@@ -255,21 +274,6 @@ class Sequential(Module):
             del items[_index(i, len(items), type(self).__name__)]
         _renumber(self, items)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
     def insert(self, index, module):
         """Put ``module`` before position ``index`` (-n <= index <= n, as in PyTorch); returns self."""
         if not isinstance(module, Module):
@@ -296,21 +300,12 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (a plain list's would be invisible)."""
 
     def __init__(self, modules=()):
         super().__init__()
         self.extend(modules)
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
 
     def insert(self, index, module):
         items = list(self._modules.values())
@@ -330,12 +325,6 @@ class ModuleList(Module):
         items = list(self._modules.values())
         del items[i]
         _renumber(self, items)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
     def __iadd__(self, modules):
         return self.extend(modules)
